@@ -1,0 +1,24 @@
+# usbphone: `make run` sets up and starts the phone; `make test` sets up and runs the whole test suite.
+.PHONY: setup setup-test run test lint bench clean
+
+setup:
+	tools/setup.sh run
+
+setup-test:
+	tools/setup.sh test
+
+run: setup
+	.venv/bin/usbphone run $(ARGS)
+
+test: setup-test
+	.venv/bin/ruff check usbphone tests tools
+	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: setup-test
+	.venv/bin/ruff check usbphone tests tools
+
+bench: setup-test
+	.venv/bin/usbphone bench
+
+clean:
+	rm -rf .venv

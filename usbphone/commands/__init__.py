@@ -1,0 +1,1 @@
+"""usbphone subcommands, one module each (see usbphone/cli.py)."""

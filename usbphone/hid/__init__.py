@@ -1,0 +1,1 @@
+"""HID side of usbphone: traces, report descriptors, transports and device discovery."""
