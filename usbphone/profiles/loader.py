@@ -46,7 +46,8 @@ def _validate_driver(profile: Profile, where: str) -> None:
     from usbphone.drivers import DRIVERS, driver_class
 
     if profile.driver not in DRIVERS:
-        raise ProfileError(f"{where}: field 'device.driver' = {profile.driver!r} is not one of {', '.join(sorted(DRIVERS))}")
+        known = ", ".join(sorted(DRIVERS))
+        raise ProfileError(f"{where}: field 'device.driver' = {profile.driver!r} is not one of {known}")
     driver_class(profile.driver).validate_options(profile.options, f"{where} [options]")
 
 
