@@ -98,6 +98,14 @@ class Driver(ABC):
         if options:
             raise ProfileError(f"{where}: driver '{cls.name}' takes no options, got '{sorted(options)[0]}'")
 
+    @classmethod
+    def validate_quirks(cls, quirks: dict[str, Any], where: str) -> None:
+        """Raise ProfileError naming ``where`` and the quirk when the profile's [quirks] are wrong.
+
+        The default accepts any table; drivers with named quirks override it.
+        """
+        return None
+
     @abstractmethod
     def capabilities(self) -> Capabilities: ...
 

@@ -48,7 +48,9 @@ def _validate_driver(profile: Profile, where: str) -> None:
     if profile.driver not in DRIVERS:
         known = ", ".join(sorted(DRIVERS))
         raise ProfileError(f"{where}: field 'device.driver' = {profile.driver!r} is not one of {known}")
-    driver_class(profile.driver).validate_options(profile.options, f"{where} [options]")
+    cls = driver_class(profile.driver)
+    cls.validate_options(profile.options, f"{where} [options]")
+    cls.validate_quirks(profile.quirks, f"{where} [quirks]")
 
 
 def parse_profile(data: dict[str, Any], pid: str, path: str, layer: str = "built-in") -> Profile:
