@@ -40,8 +40,8 @@ LED_STATES = frozenset({"on", "off", "blink"})
 TONES = frozenset({"dial", "ringback", "busy", "reorder", "call_waiting", "confirm", "off"})
 ON_OFF = frozenset({"on", "off"})
 COMMAND_KINDS = frozenset(
-    {"ring", "ring_volume", "led", "lcd", "lcd_clear", "tone", "speaker", "volume"}
-)
+    {"ring", "ring_volume", "led", "lcd", "lcd_clear", "tone", "speaker", "volume", "pstn"}
+)  # pstn on|off: route a Yealink B2K/B3G to its analogue line (on) or to USB (off)
 
 
 class VocabularyError(ValueError):
@@ -84,7 +84,7 @@ class HandsetCommand:
 
     kind/value pairs: ``ring on|off`` (``target`` = optional cadence name), ``ring_volume "0".."100"``,
     ``led on|off|blink`` with ``target`` = LED name, ``lcd <text>`` (``line`` optional), ``lcd_clear ""``,
-    ``tone <name>``, ``speaker on|off``, ``volume "0".."100"``.
+    ``tone <name>``, ``speaker on|off``, ``volume "0".."100"``, ``pstn on|off`` (B2K/B3G line switch).
     """
 
     kind: str
@@ -96,7 +96,7 @@ class HandsetCommand:
         kind, value = self.kind, self.value
         if kind not in COMMAND_KINDS:
             raise VocabularyError(f"unknown handset command {kind!r}")
-        if kind in ("ring", "speaker") and value not in ON_OFF:
+        if kind in ("ring", "speaker", "pstn") and value not in ON_OFF:
             raise VocabularyError(f"{kind} takes on|off, not {value!r}")
         if kind == "led":
             if self.target not in LEDS:
