@@ -1,0 +1,224 @@
+"""pjsua2 subclasses whose callbacks turn SIP happenings into CallEvents (runs on pjsua's threads).
+
+Rules for everything in here: callbacks run on pjsua's worker thread (or inside a pjsua2 call we made);
+they read state, build a CallEvent and hand it to ``core.emit`` (thread-safe). The only pjsua2 calls they
+make are the ones SIP needs answered *now*: 403 to unwanted INVITEs (so they never ring), 180 to wanted
+ones, auto-answer, accepting REFER/Replaces, and wiring a call's audio when its media becomes active.
+Never raise out of a callback: pjsua2 would swallow or abort. Edit when a new SIP event must be reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+
+from usbphone.events import CallEvent
+from usbphone.sip.inbound import source_ip
+from usbphone.sip.uri import caller_id
+
+if TYPE_CHECKING:
+    from usbphone.sip.core import CallCore
+
+log = logging.getLogger("usbphone.sip")
+
+_HOLD_STATES = {pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local", pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote"}
+
+
+def _guard(fn: Any) -> Any:
+    """Log and swallow exceptions in a callback (an exception escaping into C++ is never useful)."""
+
+    def wrapper(self: Any, *args: Any) -> None:
+        try:
+            fn(self, *args)
+        except Exception:  # noqa: BLE001 - a callback must never raise
+            log.error("error in %s: %s", fn.__name__, traceback.format_exc())
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+class SipCall(pj.Call):
+    """One call. ``direction`` is "out" or "in"; ``hung_up_locally`` tells who ended it."""
+
+    def __init__(self, core: CallCore, acc: pj.Account, call_id: int = pj.PJSUA_INVALID_ID,
+                 direction: str = "out") -> None:
+        super().__init__(acc, call_id)
+        self.core = core
+        self.direction = direction
+        self.hung_up_locally = False
+        self.muted = False
+        self.connected = False
+        self.hold = ""  # "", "local", "remote"
+        self.audio_media: pj.AudioMedia | None = None
+        self.tone_gen: pj.ToneGenerator | None = None
+        self.remote_telephone_event = True
+        self.replaces: int | None = None
+        self.cid = call_id
+
+    def emit(self, kind: str, **kw: Any) -> None:
+        self.core.emit(CallEvent(kind, self.cid, **kw))
+
+    @_guard
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        ci = self.getInfo()
+        self.cid = ci.id
+        state = ci.state
+        if state == pj.PJSIP_INV_STATE_EARLY and self.direction == "out":
+            code = ci.lastStatusCode
+            self.emit("ringing", code=code, reason=ci.lastReason, extra={"early_media": code == 183})
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED and not self.connected:
+            self.connected = True
+            number, name = caller_id(ci.remoteUri)
+            extra: dict[str, Any] = {"direction": self.direction}
+            if self.replaces is not None:
+                extra["replaces"] = self.replaces
+            self.emit("connected", remote_number=number, remote_name=name, extra=extra)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._ended(ci)
+
+    def _ended(self, ci: pj.CallInfo) -> None:
+        if self.audio_media is not None:
+            self.core.media_stopped(self.cid)
+            self.audio_media = None
+        by = "local" if self.hung_up_locally else "remote"
+        code, reason = ci.lastStatusCode, ci.lastReason
+        self.emit("ended", code=code, reason=reason, extra={"by": by, "direction": self.direction,
+                                                            "connected": self.connected})
+        self.core.call_gone(self)
+
+    @_guard
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        ci = self.getInfo()  # keep the CallInfo alive while iterating (recipes §4 pitfall 1)
+        for mi in ci.media:
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            status = mi.status
+            if status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+                am = self.getAudioMedia(mi.index)
+                if self.audio_media is None:
+                    self.audio_media = am
+                    self.core.media_started(self, am)
+                if self.muted:
+                    am.adjustTxLevel(0.0)
+            hold = _HOLD_STATES.get(status, "")
+            if hold != self.hold:
+                if hold:
+                    self.emit("held", extra={"by": hold})
+                elif status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    self.emit("resumed", extra={"by": self.hold})
+                self.hold = hold
+            if status in (pj.PJSUA_CALL_MEDIA_NONE, pj.PJSUA_CALL_MEDIA_ERROR) and self.audio_media is not None:
+                self.core.media_stopped(self.cid)
+                self.audio_media = None
+            break
+
+    @_guard
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+        self.emit("dtmf", value=prm.digit, extra={"method": method})
+
+    @_guard
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """The remote sent REFER: accept (202) and let pjsua place the new call on a SipCall of ours."""
+        number, name = caller_id(prm.dstUri)
+        new = SipCall(self.core, self.core.account_for(self), direction="out")
+        self.core.keep(new)
+        prm.newCall = new
+        prm.statusCode = 202
+        self.emit("transfer", value="requested", remote_number=number, remote_name=name,
+                  extra={"target": prm.dstUri})
+
+    @_guard
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        """Progress of a REFER we sent (NOTIFY sipfrag): accepted, then succeeded or failed."""
+        code = prm.statusCode
+        if not prm.finalNotify and code < 200:
+            value = "accepted"
+        elif 200 <= code < 300:
+            value = "succeeded"
+        else:
+            value = "failed"
+        self.emit("transfer", value=value, code=code, reason=prm.reason)
+        if value != "accepted":
+            prm.cont = False
+
+    @_guard
+    def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:
+        """An INVITE with Replaces took this call over (attended transfer done by the far ends)."""
+        new = SipCall(self.core, self.core.account_for(self), prm.newCallId, direction="in")
+        new.replaces = self.cid
+        self.core.keep(new)
+        prm.newCall = new
+
+
+class SipAccount(pj.Account):
+    """One account: registration events and the inbound-call gate."""
+
+    def __init__(self, core: CallCore, name: str) -> None:
+        super().__init__()
+        self.core = core
+        self.name = name
+
+    @_guard
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        code, reason = prm.code, prm.reason
+        if 200 <= code < 300:
+            value = "registered" if prm.expiration > 0 else "unregistered"
+        else:
+            value = "failed"
+        self.core.emit(CallEvent("registration", value=value, code=code, reason=reason,
+                                 extra={"account": self.name, "expires": prm.expiration}))
+
+    @_guard
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        call = SipCall(self.core, self, prm.callId, direction="in")
+        self.core.keep(call)
+        src = source_ip(prm.rdata.srcAddress)
+        if not self.core.policy.allows(src):
+            log.warning("refused INVITE from %s (not an allowed source)", src)
+            call.hung_up_locally = True
+            op = pj.CallOpParam()
+            op.statusCode = 403
+            op.reason = "Forbidden"
+            call.hangup(op)
+            return
+        ci = call.getInfo()
+        number, name = caller_id(ci.remoteUri)
+        waiting = self.core.active_call_count() > 1
+        self.core.emit(CallEvent("incoming", prm.callId, remote_number=number, remote_name=name,
+                                 extra={"account": self.name, "waiting": waiting, "source": src}))
+        op = pj.CallOpParam()
+        op.statusCode = 200 if self.core.config.sip.auto_answer else 180
+        call.answer(op)
+
+
+class SipBuddy(pj.Buddy):
+    """A watched presence buddy; reports its state as a ``presence`` CallEvent."""
+
+    def __init__(self, core: CallCore, uri: str) -> None:
+        super().__init__()
+        self.core = core
+        self.uri = uri
+
+    @_guard
+    def onBuddyState(self) -> None:
+        bi = self.getInfo()
+        st = bi.presStatus
+        if st.status == pj.PJSUA_BUDDY_STATUS_OFFLINE:
+            value = "offline"
+        elif st.status != pj.PJSUA_BUDDY_STATUS_ONLINE:
+            value = "unknown"
+        elif st.note.lower().startswith("do not disturb"):
+            value = "dnd"
+        elif st.activity == pj.PJRPID_ACTIVITY_BUSY:
+            value = "busy"
+        elif st.activity == pj.PJRPID_ACTIVITY_AWAY:
+            value = "away"
+        else:
+            value = "available"
+        number, name = caller_id(self.uri)
+        self.core.emit(CallEvent("presence", value=value, remote_number=number, remote_name=name,
+                                 reason=st.note, extra={"uri": self.uri}))

@@ -1,0 +1,368 @@
+"""CallCore: the pjsua2 endpoint, its accounts and calls, driven by CallCommands, reporting CallEvents.
+
+Threading model (DESIGN.md "CallCore"): ``uaConfig.threadCnt = 1``. pjsua's own worker thread polls SIP and
+media I/O and runs the callbacks (usbphone/sip/callbacks.py), which only build CallEvents and pass them to
+``emit`` (the app passes ``queue.put``). The thread that calls ``start()`` creates the endpoint and becomes
+the *owner*: ``execute()`` and ``shutdown()`` raise CallError on any other thread, so a thread pjlib does not
+know (udev monitor, HID reader, GC finaliser) can never call into pjsua2. The app's loop blocks on its queue,
+so an idle phone costs ~0 % CPU (measured in tests/sip/test_core_threads.py), and a command is one
+function call away. Call objects are kept until they are reaped on the owner thread (next execute() or
+shutdown(), while the library still runs), so no pjsua2 destructor ever runs after ``libDestroy``.
+Edit this module for a new CallCommand; SIP callbacks live in callbacks.py, config mapping in pjconfig.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import pjsua2 as pj
+
+from usbphone.config import DEFAULT_BIND, Config
+from usbphone.errors import UserError
+from usbphone.events import CallCommand, CallEvent
+from usbphone.sip import pjconfig
+from usbphone.sip.bind import BindAddress, BindError, choose, parse_bind
+from usbphone.sip.callbacks import SipAccount, SipBuddy, SipCall
+from usbphone.sip.inbound import InboundPolicy
+from usbphone.sip.uri import to_uri
+
+log = logging.getLogger("usbphone.sip")
+
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+PRESENCE = {  # value -> (pjsua status, rpid activity, note)
+    "available": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_UNKNOWN, "Available"),
+    "busy": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_BUSY, "On the phone"),
+    "dnd": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_BUSY, "Do not disturb"),
+    "away": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_AWAY, "Away"),
+    "offline": (pj.PJSUA_BUDDY_STATUS_OFFLINE, pj.PJRPID_ACTIVITY_UNKNOWN, "Offline"),
+}
+
+
+class CallError(UserError):
+    """A command the call core cannot carry out (unknown call, bad digits, SIP stack refusal)."""
+
+
+class AudioHook(Protocol):
+    """Implemented by usbphone/sip/audio.py (AudioBridge). All methods run on pjlib-known threads."""
+
+    def on_endpoint_started(self) -> None: ...
+    def connect(self, call_id: int, aud_med: pj.AudioMedia) -> None: ...
+    def disconnect(self, call_id: int) -> None: ...
+    def close(self) -> None: ...
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """pjlib prints banner lines to fd 1 in libCreate, before any log config applies: hide them."""
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class CallCore:
+    """See the module docstring. ``bind`` overrides [sip] bind ("HOST[:PORT]", port 0 = any free port)."""
+
+    def __init__(self, config: Config, emit: Callable[[CallEvent], None], *, bind: str | None = None,
+                 audio: AudioHook | None = None) -> None:
+        self.config = config
+        self._emit = emit
+        self._bind_text = bind
+        self.audio = audio
+        self.notice = ""  # e.g. the "5060 in use, using a free port" message
+        self.policy = InboundPolicy(set(), ())
+        self._ep: pj.Endpoint | None = None
+        self._owner: int | None = None
+        self._lock = threading.Lock()
+        self._calls: list[SipCall] = []  # live (not yet DISCONNECTED)
+        self._dead: list[SipCall] = []  # ended, waiting to be reaped on the owner thread
+        self._accounts: list[SipAccount] = []
+        self._buddies: list[SipBuddy] = []
+        self._bound = BindAddress("127.0.0.1", 0, False)
+        self._transport_ids: dict[str, int] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create and start the endpoint; the calling thread becomes the owner thread."""
+        if self._ep is not None:
+            raise CallError("call core already started")
+        self._owner = threading.get_ident()
+        ep = pj.Endpoint()
+        with _quiet_stdout():
+            ep.libCreate()
+        self._ep = ep
+        try:
+            ep.libInit(pjconfig.endpoint_config(self.config))
+            self._create_transports(ep)
+            ep.libStart()
+            ep.audDevManager().setNullDev()
+            pjconfig.apply_codec_priorities(ep, self.config.sip.codecs)
+            trusted = [u for a in self.config.accounts if a.registers for u in (a.registrar, a.outbound_proxy) if u]
+            self.policy = InboundPolicy.build(trusted, self.config.sip.inbound_networks)
+            if self.audio is not None:
+                self.audio.on_endpoint_started()
+            self._create_accounts()
+        except BaseException:
+            self._destroy()
+            raise
+
+    def _create_transports(self, ep: pj.Endpoint) -> None:
+        text = self._bind_text or self.config.sip.bind
+        bind = parse_bind(text)
+        is_default = self._bind_text is None and self.config.sip.bind == DEFAULT_BIND
+        bind, self.notice = choose(bind, is_default)
+        if self.notice:
+            log.warning("%s", self.notice)
+        kinds = ["udp"] + sorted({a.transport for a in self.config.accounts} - {"udp"})
+        for kind in kinds:
+            port = bind.port if kind != "tls" else 0
+            tc = pjconfig.transport_config(BindAddress(bind.host, port, False), kind, self.config)
+            try:
+                tid = ep.transportCreate(pjconfig.TRANSPORT_TYPES[kind], tc)
+            except pj.Error as exc:
+                raise BindError(f"cannot bind SIP {kind.upper()} to {bind}: {exc.reason}") from None
+            self._transport_ids[kind] = tid
+            if kind == "udp":
+                port = int(ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+                bind = BindAddress(bind.host, port, True)
+        self._bound = bind
+
+    def _create_accounts(self) -> None:
+        accounts = self.config.accounts
+        if not accounts:
+            from usbphone.config import AccountConfig
+
+            accounts = (AccountConfig(name="local", user="usbphone"),)
+        for i, acc_cfg in enumerate(accounts):
+            acc = SipAccount(self, acc_cfg.name)
+            cfg = pjconfig.account_config(acc_cfg, self.config, self._bound.host, self._bound.port,
+                                          self._transport_ids)
+            acc.create(cfg, i == 0)
+            self._accounts.append(acc)
+        for uri in self.config.presence.buddies:
+            bcfg = pj.BuddyConfig()
+            bcfg.uri = uri
+            bcfg.subscribe = True
+            buddy = SipBuddy(self, uri)
+            buddy.create(self._accounts[0], bcfg)
+            self._buddies.append(buddy)
+
+    @property
+    def local_address(self) -> str:
+        """The SIP address actually bound, e.g. "127.0.0.1:40123" (for status lines)."""
+        return str(self._bound)
+
+    @property
+    def started(self) -> bool:
+        return self._ep is not None
+
+    def shutdown(self) -> None:
+        """Hang up, unregister, destroy the library. Safe to call twice; owner thread only."""
+        if self._ep is None:
+            return
+        self._check_thread()
+        try:
+            self._ep.hangupAllCalls()
+        except pj.Error:
+            pass
+        deadline = time.monotonic() + 3.0
+        while self.active_call_count() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._destroy()
+
+    def _destroy(self) -> None:
+        ep, self._ep = self._ep, None
+        if ep is None:
+            return
+        self._buddies.clear()
+        for acc in self._accounts:
+            try:
+                acc.shutdown()
+            except pj.Error:
+                pass
+        with self._lock:
+            calls = self._calls + self._dead
+            self._calls, self._dead = [], []
+        for call in calls:  # delete while the library still runs (recipes §1a: no destructor aborts)
+            call.tone_gen = None
+        del calls
+        self._accounts.clear()
+        if self.audio is not None:
+            try:
+                self.audio.close()
+            except Exception as exc:  # noqa: BLE001 - shutdown must finish
+                log.error("audio close failed: %s", exc)
+        ep.libDestroy()
+        del ep
+
+    # --- used by callbacks (any pjsua thread) -----------------------------------------------------------
+
+    def emit(self, event: CallEvent) -> None:
+        try:
+            self._emit(event)
+        except Exception as exc:  # noqa: BLE001 - never let the app's sink break a pjsua callback
+            log.error("event sink failed for %s: %s", event.kind, exc)
+
+    def keep(self, call: SipCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def call_gone(self, call: SipCall) -> None:
+        with self._lock:
+            if call in self._calls:
+                self._calls.remove(call)
+                self._dead.append(call)
+
+    def active_call_count(self) -> int:
+        with self._lock:
+            return len(self._calls)
+
+    def account_for(self, call: SipCall) -> SipAccount:
+        acc_id = call.getInfo().accId
+        return next((a for a in self._accounts if a.getId() == acc_id), self._accounts[0])
+
+    def media_started(self, call: SipCall, am: pj.AudioMedia) -> None:
+        if self.audio is not None:
+            self.audio.connect(call.cid, am)
+        else:  # the null sound device: silence out, discard in
+            mgr = pj.Endpoint.instance().audDevManager()
+            mgr.getCaptureDevMedia().startTransmit(am)
+            am.startTransmit(mgr.getPlaybackDevMedia())
+
+    def media_stopped(self, call_id: int) -> None:
+        if self.audio is not None:
+            self.audio.disconnect(call_id)
+
+    # --- commands (owner thread only) ---------------------------------------------------------------
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise CallError("CallCore used from a thread that does not own it (pjsua2 would abort); "
+                            "send commands to the owner thread's queue instead")
+
+    def execute(self, command: CallCommand) -> int | None:
+        """Carry out one CallCommand; returns the new call id for "dial". Raises CallError on failure."""
+        self._check_thread()
+        if self._ep is None:
+            raise CallError("call core is not started")
+        self._reap()
+        handler = getattr(self, "_cmd_" + command.kind)
+        try:
+            return handler(command)
+        except pj.Error as exc:
+            raise CallError(f"{command.kind} failed: {exc.reason} ({exc.status})") from None
+
+    def _reap(self) -> None:
+        with self._lock:
+            dead, self._dead = self._dead, []
+        for call in dead:
+            call.tone_gen = None
+        del dead
+
+    def _call(self, call_id: int | None) -> SipCall:
+        with self._lock:
+            for call in self._calls:
+                if call.getId() == call_id and call_id is not None and call_id >= 0:
+                    return call
+        raise CallError(f"no call with id {call_id}")
+
+    def _account(self, name: str) -> tuple[SipAccount, Any]:
+        confs = self.config.accounts
+        if name:
+            for acc, cfg in zip(self._accounts, confs, strict=False):
+                if cfg.name == name:
+                    return acc, cfg
+            raise CallError(f"no account named {name!r}")
+        return self._accounts[0], (confs[0] if confs else None)
+
+    def dial_uri(self, target: str, account: str = "") -> str:
+        _, cfg = self._account(account)
+        domain = (cfg.sip_domain if cfg else "") or self.config.dialplan.domain
+        return to_uri(target, domain, cfg.transport if cfg else "udp")
+
+    def _cmd_dial(self, cmd: CallCommand) -> int:
+        acc, _ = self._account(cmd.value)
+        uri = self.dial_uri(cmd.target, cmd.value)
+        call = SipCall(self, acc, direction="out")
+        self.keep(call)
+        try:
+            call.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error:
+            self.call_gone(call)
+            raise
+        call.cid = call.getId()
+        return call.cid
+
+    def _cmd_answer(self, cmd: CallCommand) -> None:
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        self._call(cmd.call_id).answer(op)
+
+    def _cmd_reject(self, cmd: CallCommand) -> None:
+        code = cmd.code or 486
+        if not 400 <= code <= 699:
+            raise CallError(f"reject code {code} is not a SIP failure code (400-699)")
+        call = self._call(cmd.call_id)
+        op = pj.CallOpParam()
+        op.statusCode = code
+        call.hung_up_locally = True
+        call.hangup(op)
+
+    def _cmd_hangup(self, cmd: CallCommand) -> None:
+        call = self._call(cmd.call_id)
+        call.hung_up_locally = True
+        call.hangup(pj.CallOpParam())
+
+    def _cmd_hold(self, cmd: CallCommand) -> None:
+        self._call(cmd.call_id).setHold(pj.CallOpParam(True))
+
+    def _cmd_resume(self, cmd: CallCommand) -> None:
+        op = pj.CallOpParam(True)
+        op.opt.flag = pj.PJSUA_CALL_UNHOLD
+        self._call(cmd.call_id).reinvite(op)
+
+    def _cmd_mute(self, cmd: CallCommand, level: float = 0.0) -> None:
+        call = self._call(cmd.call_id)
+        call.muted = level == 0.0
+        if call.audio_media is not None:
+            call.audio_media.adjustTxLevel(level)  # bridge -> call = what the far end hears
+
+    def _cmd_unmute(self, cmd: CallCommand) -> None:
+        self._cmd_mute(cmd, 1.0)
+
+    def _cmd_dtmf(self, cmd: CallCommand) -> None:
+        from usbphone.sip.dtmf import send_dtmf
+
+        digits = cmd.digits or cmd.value
+        bad = [d for d in digits if d not in DTMF_DIGITS]
+        if not digits or bad:
+            raise CallError(f"cannot send DTMF {digits!r}: digits are 0-9 * # A-D")
+        send_dtmf(self._call(cmd.call_id), digits, cmd.target or self.config.sip.dtmf)
+
+    def _cmd_transfer_blind(self, cmd: CallCommand) -> None:
+        call = self._call(cmd.call_id)
+        call.xfer(self.dial_uri(cmd.target), pj.CallOpParam(True))
+
+    def _cmd_transfer_attended(self, cmd: CallCommand) -> None:
+        call, other = self._call(cmd.call_id), self._call(cmd.other_call_id)
+        call.xferReplaces(other, pj.CallOpParam(True))
+
+    def _cmd_presence(self, cmd: CallCommand) -> None:
+        if cmd.value not in PRESENCE:
+            raise CallError(f"unknown presence state {cmd.value!r} (known: {', '.join(PRESENCE)})")
+        status, activity, note = PRESENCE[cmd.value]
+        ps = pj.PresenceStatus()
+        ps.status, ps.activity, ps.note = status, activity, note
+        for acc in self._accounts:
+            acc.setOnlineStatus(ps)

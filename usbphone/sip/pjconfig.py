@@ -1,0 +1,121 @@
+"""Translate usbphone's Config into pjsua2 config objects (endpoint, transports, accounts, codecs).
+
+Pure construction: nothing here starts anything. Edit when a config key gains a pjsua2 meaning.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pjsua2 as pj
+
+from usbphone.config import AccountConfig, Config
+from usbphone.sip.bind import BindAddress
+
+_SRTP = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+         "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+TRANSPORT_TYPES = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}
+# pjsua2's codec ids for our codec names (priority 0 disables a codec); source: Endpoint.codecEnum2()
+CODEC_IDS = {"PCMU": ("PCMU/8000/1",), "PCMA": ("PCMA/8000/1",), "G722": ("G722/16000/1",),
+             "GSM": ("GSM/8000/1",), "iLBC": ("iLBC/8000/1",),
+             "speex": ("speex/8000/1", "speex/16000/1", "speex/32000/1")}
+
+
+def wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::")
+
+
+def endpoint_config(config: Config, log_writer: pj.LogWriter | None = None) -> pj.EpConfig:
+    sip = config.sip
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 1  # pjsua's worker polls SIP/RTP I/O; our owner thread only issues commands
+    cfg.uaConfig.mainThreadOnly = False
+    cfg.uaConfig.maxCalls = sip.max_calls
+    cfg.uaConfig.userAgent = sip.user_agent
+    for server in sip.stun_servers:
+        cfg.uaConfig.stunServer.append(server)
+    cfg.medConfig.noVad = True  # keep sending RTP in silence (recipes §4 pitfall 4)
+    cfg.medConfig.hasIoqueue = True
+    cfg.medConfig.threadCnt = 1
+    cfg.logConfig.level = sip.log_level
+    cfg.logConfig.consoleLevel = sip.log_level
+    cfg.logConfig.msgLogging = 1 if sip.log_level >= 4 else 0
+    if log_writer is not None:
+        cfg.logConfig.writer = log_writer
+    return cfg
+
+
+def transport_config(bind: BindAddress, kind: str, config: Config) -> pj.TransportConfig:
+    tc = pj.TransportConfig()
+    tc.port = bind.port
+    if not wildcard(bind.host):
+        tc.boundAddress = bind.host
+        tc.publicAddress = bind.host
+    if kind == "tls":
+        tls = tc.tlsConfig
+        # The wheel's bundled OpenSSL looks under /etc/pki/tls; point it at the system CA bundle instead.
+        if os.path.exists(config.sip.tls_ca_file):
+            tls.CaListFile = config.sip.tls_ca_file
+        tls.verifyServer = config.sip.tls_verify
+        tls.method = pj.PJSIP_TLSV1_2_METHOD
+    return tc
+
+
+def account_config(acc: AccountConfig, config: Config, host: str, port: int,
+                   transport_ids: dict[str, int]) -> pj.AccountConfig:
+    """pjsua2 AccountConfig for one of ours; ``host``/``port`` are what the SIP transport really bound."""
+    a = pj.AccountConfig()
+    domain = acc.sip_domain or (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    ident = f"sip:{acc.user}@{domain}"
+    if acc.transport != "udp":
+        ident += f";transport={acc.transport}"
+    a.idUri = f'"{acc.display_name}" <{ident}>' if acc.display_name else ident
+    a.sipConfig.transportId = transport_ids[acc.transport]
+    if acc.registrar:
+        a.regConfig.registrarUri = acc.registrar
+        a.regConfig.timeoutSec = acc.register_expires
+        a.regConfig.retryIntervalSec = acc.retry_interval
+        a.regConfig.firstRetryIntervalSec = min(acc.retry_interval, 30)
+        a.regConfig.randomRetryIntervalSec = acc.retry_jitter
+        a.regConfig.dropCallsOnFail = False
+    else:
+        a.regConfig.registrarUri = ""
+        a.regConfig.registerOnAdd = False
+    if acc.password or acc.registrar:
+        a.sipConfig.authCreds.append(pj.AuthCredInfo("digest", acc.realm, acc.auth_user or acc.user, 0,
+                                                     acc.password))
+    if acc.outbound_proxy:
+        proxy = acc.outbound_proxy if ";lr" in acc.outbound_proxy else acc.outbound_proxy + ";lr"
+        a.sipConfig.proxies.append(proxy)
+    nat = a.natConfig
+    nat.udpKaIntervalSec = acc.keepalive
+    nat.iceEnabled = config.sip.ice
+    if not config.sip.stun_servers:
+        nat.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
+        nat.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
+    if not acc.registrar:
+        nat.contactRewriteUse = 0
+        nat.viaRewriteUse = 0
+        nat.sdpNatRewriteUse = 0
+    med = a.mediaConfig
+    med.srtpUse = _SRTP[acc.srtp]
+    med.srtpSecureSignaling = 0
+    if not wildcard(host):
+        med.transportConfig.boundAddress = host  # RTP binds to the same host as SIP
+        med.transportConfig.publicAddress = host
+    a.presConfig.publishEnabled = config.presence.publish and bool(acc.registrar)
+    return a
+
+
+def apply_codec_priorities(ep: pj.Endpoint, codecs: tuple[str, ...]) -> list[str]:
+    """First listed codec gets the highest priority; codecs not listed are disabled. Returns enabled ids."""
+    present = {c.codecId for c in ep.codecEnum2()}
+    enabled: list[str] = []
+    for cid in present:
+        ep.codecSetPriority(cid, 0)
+    for rank, name in enumerate(codecs):
+        for cid in CODEC_IDS[name]:
+            if cid in present:
+                ep.codecSetPriority(cid, 254 - rank)
+                enabled.append(cid)
+    return enabled
