@@ -40,8 +40,9 @@ def segments(x: np.ndarray, rate: int) -> list[tuple[bool, float]]:
         ("us", "busy", [480, 620], 500, 500),
         ("us", "reorder", [480, 620], 250, 250),
         ("us", "ringback", [440, 480], 2000, 4000),
-        ("eu", "busy", [425], 500, 500),
-        ("eu", "ringback", [425], 1000, 4000),
+        ("de", "busy", [425], 480, 480),
+        ("de", "ringback", [425], 1000, 4000),
+        ("uk", "busy", [400], 375, 375),
     ],
 )
 def test_cadenced_tones(rate: int, country: str, name: str, freqs: list[int], on_ms: int, off_ms: int) -> None:
@@ -68,11 +69,31 @@ def test_dial_tone_is_continuous_and_phase_continuous_across_chunks() -> None:
     assert peaks(whole[rate:], rate, 2) == pytest.approx([350, 440], abs=2)
 
 
-def test_call_waiting_eu_double_beep() -> None:
+def test_call_waiting_de_double_beep() -> None:
     rate = 16000
-    x = ToneRenderer(tone_spec("call_waiting", "eu"), rate).render(6 * rate)
+    x = ToneRenderer(tone_spec("call_waiting", "de"), rate).render(6 * rate)
     runs = segments(x, rate)
-    assert [(on, round(ms / 10) * 10) for on, ms in runs[:4]] == [(True, 200), (False, 200), (True, 200), (False, 4400)]
+    assert [(on, round(ms / 10) * 10) for on, ms in runs[:4]] == [(True, 200), (False, 200), (True, 200), (False, 5000)]
+
+
+def test_level_follows_the_plan_in_dbm0() -> None:
+    x = ToneRenderer(tone_spec("dial", "de"), 8000).render(8000)[800:]
+    rms_dbfs = 20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2)) * np.sqrt(2))  # sine peak level
+    assert rms_dbfs == pytest.approx(-13.0 - 3.14, abs=0.1)  # -13 dBm0 (phone/tones.py), G.711 offset
+
+
+def test_japan_ringback_is_amplitude_modulated() -> None:
+    rate = 8000
+    x = ToneRenderer(tone_spec("ringback", "jp"), rate).render(rate)  # 1 s on
+    env = np.abs(x).reshape(-1, 80).max(axis=1)  # 10 ms peaks: a 15 Hz envelope
+    assert env.max() > 5 * env.min() and peaks(x, rate, 1) == pytest.approx([400], abs=20)
+
+
+def test_speaker_ring_warbles() -> None:
+    rate = 16000
+    x = ToneRenderer(tone_spec("ring"), rate).render(rate)
+    assert peaks(x, rate, 2) == pytest.approx([1000, 1250], abs=5)
+    assert segments(ToneRenderer(tone_spec("ring"), rate).render(3 * rate), rate)[-1][0] is False
 
 
 def test_dtmf_feedback_plays_once() -> None:
@@ -93,8 +114,8 @@ def test_confirm_is_three_beeps_then_silence() -> None:
 
 
 def test_gain_scales_level() -> None:
-    full = ToneRenderer(tone_spec("dial", "eu"), 8000).render(800)
-    half = ToneRenderer(tone_spec("dial", "eu"), 8000, gain=0.5).render(800)
+    full = ToneRenderer(tone_spec("dial", "de"), 8000).render(800)
+    half = ToneRenderer(tone_spec("dial", "de"), 8000, gain=0.5).render(800)
     assert np.allclose(half, full * 0.5, atol=1e-6)
 
 

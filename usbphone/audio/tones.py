@@ -2,15 +2,15 @@
 
 A tone is a ``ToneSpec``: steps of (frequencies, on ms, off ms), played in order and repeated (or once).
 ``ToneRenderer.render(n)`` returns the next ``n`` samples, phase-continuous across calls, with 2 ms ramps at
-every on/off edge so cadences do not click. ``tone_spec(name, country)`` gives the built-in country sets;
-when ``usbphone.phone.tones`` (the Phone's tone table) provides a spec for a name, that one wins.
+every on/off edge so cadences do not click. ``tone_spec(name, country)`` converts the Phone's country tone
+plans (usbphone/phone/tones.py: the one place frequencies and cadences live) into steps; ``dtmf_spec`` and
+``RING`` are the bridge's own sounds (key feedback, a speaker ring for devices without a ringer).
 
-Edit this module to add a country or a tone; the frequencies/cadences below name their source.
+Edit this module to change how tones are rendered; edit usbphone/phone/tones.py to change what they are.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +32,7 @@ class ToneSpec:
     steps: tuple[ToneStep, ...]
     repeat: bool = True
     level_dbfs: float = DEFAULT_LEVEL_DBFS
+    modulate: bool = False  # first frequency amplitude-modulated by the second (Japan's ringback)
 
     @classmethod
     def of(cls, steps: Iterable[Sequence], repeat: bool = True, level_dbfs: float = DEFAULT_LEVEL_DBFS) -> ToneSpec:
@@ -53,33 +54,33 @@ class ToneSpec:
         return sum(s.on_ms + s.off_ms for s in self.steps)
 
 
-def _spec(steps: list, repeat: bool = True) -> ToneSpec:
-    return ToneSpec.of(steps, repeat)
+# source: ITU-T G.711 (0 dBm0 is a sine 3.14 dB below the codec's full scale)
+DBM0_TO_DBFS = -3.14
+
+# A speaker "ring" for devices without a ringer (P4K, most headsets): a 1000/1250 Hz warble, 1 s on, 2 s off.
+# Not a network tone, a product choice; loud enough to be heard from the desk at ring_volume 100.
+RING = ToneSpec(
+    tuple(ToneStep((1000.0,) if i % 2 == 0 else (1250.0,), 50, 0) for i in range(19))
+    + (ToneStep((1000.0,), 50, 2000),),
+    repeat=True,
+    level_dbfs=-6.0,
+)
 
 
-# source: ITU-T E.180 Supplement 2 (2010), "United States" entry; also the AT&T "Precise Tone Plan"
-# (dial 350+440, ringback 440+480 2 s/4 s, busy 480+620 0.5/0.5, reorder 480+620 0.25/0.25).
-US_TONES: dict[str, ToneSpec] = {
-    "dial": _spec([((350, 440), 1000, 0)]),
-    "ringback": _spec([((440, 480), 2000, 4000)]),
-    "busy": _spec([((480, 620), 500, 500)]),
-    "reorder": _spec([((480, 620), 250, 250)]),
-    "call_waiting": _spec([((440,), 300, 9700)]),
-    "confirm": _spec([((350, 440), 100, 100)] * 3, repeat=False),
-    "ring": _spec([((440, 480), 2000, 4000)]),
-}
-# source: ETSI TR 101 041-2 (CEPT recommended values, ETSI ES 201 970): 425 Hz; dial continuous, ringing
-# 1 s on/4 s off, busy 0.5/0.5, congestion 0.25/0.25; call waiting 0.2 on, 0.2 off, 0.2 on, 4.4 s off.
-EU_TONES: dict[str, ToneSpec] = {
-    "dial": _spec([((425,), 1000, 0)]),
-    "ringback": _spec([((425,), 1000, 4000)]),
-    "busy": _spec([((425,), 500, 500)]),
-    "reorder": _spec([((425,), 250, 250)]),
-    "call_waiting": _spec([((425,), 200, 200), ((425,), 200, 4400)]),
-    "confirm": _spec([((425,), 100, 100)] * 3, repeat=False),
-    "ring": _spec([((425,), 1000, 4000)]),
-}
-COUNTRIES: dict[str, dict[str, ToneSpec]] = {"us": US_TONES, "eu": EU_TONES}
+def from_phone(phone: object) -> ToneSpec:
+    """Convert the Phone's spec (usbphone/phone/tones.py: freqs, cadence in s on/off, level_db in dBm0,
+    repeat, modulate) into steps for the renderer."""
+    freqs = tuple(float(f) for f in getattr(phone, "freqs"))  # noqa: B009 - duck-typed on purpose
+    cadence = tuple(getattr(phone, "cadence", ()))
+    level = float(getattr(phone, "level_db", -13.0)) + DBM0_TO_DBFS
+    modulate = bool(getattr(phone, "modulate", False))
+    if not cadence:
+        steps: tuple[ToneStep, ...] = (ToneStep(freqs, 1000, 0),)
+    else:
+        pairs = [cadence[i:i + 2] for i in range(0, len(cadence), 2)]
+        steps = tuple(ToneStep(freqs, round(p[0] * 1000), round(p[1] * 1000) if len(p) > 1 else 0) for p in pairs)
+    return ToneSpec(steps, bool(getattr(phone, "repeat", True)), level, modulate)
+
 
 # source: ITU-T Q.23 (DTMF row/column frequencies)
 DTMF_FREQS: dict[str, tuple[float, float]] = {}
@@ -89,35 +90,18 @@ for _r, _row in zip((697, 770, 852, 941), ("123A", "456B", "789C", "*0#D"), stri
 
 
 def tone_spec(name: str, country: str = "us") -> ToneSpec:
-    """The spec for a tone name (``dial``, ``ringback``, ...); the Phone's table wins when it has one."""
-    phone_spec = _phone_table_spec(name, country)
-    if phone_spec is not None:
-        return phone_spec
-    table = COUNTRIES.get(country.lower())
-    if table is None:
-        raise ValueError(f"unknown tone country {country!r} (known: {', '.join(sorted(COUNTRIES))})")
-    if name not in table:
-        raise ValueError(f"unknown tone {name!r} (known: {', '.join(sorted(table))})")
-    return table[name]
+    """The spec for a Phone tone name (``dial``, ``ringback``, ...) in ``country``, or ``ring``."""
+    if name == "ring":
+        return RING
+    from usbphone.phone.tones import tone_plan
 
-
-def _phone_table_spec(name: str, country: str) -> ToneSpec | None:
-    """Ask usbphone.phone.tones (owned by the Phone) for ``spec(name, country)`` if it exists."""
     try:
-        module = importlib.import_module("usbphone.phone.tones")
-    except ImportError:
-        return None
-    getter = getattr(module, "spec", None) or getattr(module, "tone_spec", None)
-    if getter is None:
-        return None
-    try:
-        found = getter(name, country)
-    except (KeyError, ValueError):
-        return None
-    if found is None or isinstance(found, ToneSpec):
-        return found
-    steps = getattr(found, "steps", found)
-    return ToneSpec.of(steps, bool(getattr(found, "repeat", True)))
+        plan = tone_plan(country)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
+    if name not in plan:
+        raise ValueError(f"unknown tone {name!r} (known: {', '.join(sorted(plan))}, ring)")
+    return from_phone(plan[name])
 
 
 def dtmf_spec(digit: str, ms: int = 100) -> ToneSpec:
@@ -162,6 +146,11 @@ class ToneRenderer:
             env = np.minimum(1.0, np.minimum(k + 1, on_end - start - k) / self._ramp)
             if step.off_ms == 0 and len(self.spec.steps) == 1 and self.spec.repeat:
                 env = np.minimum(1.0, (t[mask] + 1) / self._ramp)  # continuous tone: ramp only at the start
-            tone = sum(np.sin(2 * np.pi * f * phase_t[mask]) for f in step.freqs)
+            if self.spec.modulate and len(step.freqs) > 1:
+                carrier, mod = step.freqs[0], step.freqs[1]
+                ph = phase_t[mask]
+                tone = np.sin(2 * np.pi * carrier * ph) * (0.5 + 0.5 * np.sin(2 * np.pi * mod * ph))
+            else:
+                tone = sum(np.sin(2 * np.pi * f * phase_t[mask]) for f in step.freqs)
             out[mask] = tone * env
         return (out * self._amp * self.gain).astype(np.float32)
