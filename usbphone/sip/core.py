@@ -70,6 +70,16 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+def _release(calls: list[SipCall]) -> None:
+    """Drop our last references to ended calls (and their tone generators) so pjsua2 deletes them now.
+
+    No loop variable may outlive this function: a lingering reference would run the Call destructor
+    later, possibly after libDestroy, which aborts the process.
+    """
+    while calls:
+        calls.pop().tone_gen = None
+
+
 class CallCore:
     """See the module docstring. ``bind`` overrides [sip] bind ("HOST[:PORT]", port 0 = any free port)."""
 
@@ -194,9 +204,7 @@ class CallCore:
         with self._lock:
             calls = self._calls + self._dead
             self._calls, self._dead = [], []
-        for call in calls:  # delete while the library still runs (recipes §1a: no destructor aborts)
-            call.tone_gen = None
-        del calls
+        _release(calls)  # delete while the library still runs (recipes §1a: no destructor aborts)
         self._accounts.clear()
         if self.audio is not None:
             try:
@@ -266,9 +274,7 @@ class CallCore:
     def _reap(self) -> None:
         with self._lock:
             dead, self._dead = self._dead, []
-        for call in dead:
-            call.tone_gen = None
-        del dead
+        _release(dead)
 
     def _call(self, call_id: int | None) -> SipCall:
         with self._lock:
