@@ -1,0 +1,72 @@
+"""Ring cadences for devices whose ringer is a plain on/off switch (Yealink B2K/B3G, CM109 buzzer).
+
+A cadence is a repeating list of (ringer on?, seconds). ``Cadence.state_at(t)`` says whether the ringer
+should sound at time ``t`` since ringing began; drivers call it from ``poll`` and write only on changes.
+Named cadences come from national ringing patterns; a profile may add its own under
+``[options.cadences]`` as ``name = [on, off, on, off, ...]`` seconds.
+
+Edit this module to add a built-in cadence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from usbphone.profiles.schema import ProfileError
+
+# source: ITU-T E.180 Supplement 2 ("Various tones used in national networks"), ringing tone cadences:
+# North America 2 s on / 4 s off; UK and Ireland 0.4 on, 0.2 off, 0.4 on, 2.0 off; Germany 1 s on / 4 s off.
+BUILTIN: dict[str, tuple[float, ...]] = {
+    "standard": (1.0, 4.0),
+    "us": (2.0, 4.0),
+    "uk": (0.4, 0.2, 0.4, 2.0),
+    "de": (1.0, 4.0),
+    "short": (0.5, 0.5),
+}
+DEFAULT = "standard"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """Alternating on/off durations in seconds, starting with "on"."""
+
+    name: str
+    steps: tuple[float, ...]
+
+    @property
+    def period(self) -> float:
+        return sum(self.steps)
+
+    def state_at(self, elapsed: float) -> tuple[bool, float]:
+        """(ringer on?, seconds until the next change) at ``elapsed`` seconds after ringing began."""
+        pos = elapsed % self.period if self.period > 0 else 0.0
+        acc = 0.0
+        for i, step in enumerate(self.steps):
+            acc += step
+            if pos < acc:
+                return i % 2 == 0, acc - pos
+        return True, self.steps[0]
+
+
+def parse_cadences(value: Any, where: str) -> dict[str, tuple[float, ...]]:
+    """Validate a profile's ``cadences`` table: name -> list of positive seconds, even length."""
+    if not isinstance(value, dict):
+        raise ProfileError(f"{where}: 'cadences' must be a table of name = [on, off, ...] seconds")
+    out: dict[str, tuple[float, ...]] = {}
+    for name, steps in value.items():
+        ok = isinstance(steps, list) and steps and len(steps) % 2 == 0
+        ok = ok and all(isinstance(s, int | float) and not isinstance(s, bool) and 0 < s <= 60 for s in steps)
+        if not ok:
+            raise ProfileError(f"{where}: cadence '{name}' must be an even-length list of seconds (0-60]")
+        out[str(name)] = tuple(float(s) for s in steps)
+    return out
+
+
+def pick(name: str, extra: dict[str, tuple[float, ...]], default: str = DEFAULT) -> Cadence:
+    """The cadence called ``name`` (profile ones first), else the default: unknown names never fail a call."""
+    table = {**BUILTIN, **extra}
+    if name in table:
+        return Cadence(name, table[name])
+    chosen = default if default in table else DEFAULT
+    return Cadence(chosen, table[chosen])

@@ -1,0 +1,450 @@
+"""Yealink USB-P1K family driver (P1K, P1KH, P4K, B2K, B3G): key polling, hook, LCD, ringer, LEDs.
+
+G1 phones (16-byte packets) answer one request at a time: VERSION (model), INIT (serial number), then a
+loop of KEYPRESS (a key-event counter; a change means a new key) -> SCANCODE(offset = (counter-1) & 0x1F),
+alternating with a hook poll (P4K 0x8B, B2K 0x8D; the B3G reports hook in its KEYPRESS reply). G2 phones
+(P1KH, 8-byte packets) report keys by themselves. ``decode`` is self-describing: the reply's command byte
+says what it answers, so a recorded trace replays without the host side.
+
+Outputs: ``encode`` returns the packets to write (the runner writes exactly those): LCD text through the
+24-byte buffer (only changed bytes are sent), ring on/off (P1K(H) RINGTONE; B2K/B3G B2K_RING switched by a
+cadence from ``poll``), ring volume, LEDs (P1K polarity is a profile option), dial tone, backlight,
+hands-free speaker and the B2K/B3G PSTN switch.
+
+source: ../shared/protocols/usb-phone-protocols.md §2 (kernel yealink.{c,h}, treitmayr/yealink-module,
+hkarel/ToxPhone). Edit this module when the polling or output logic changes; wire format lives in
+yealink_proto.py, the LCD map in yealink_lcd.py, scan tables in yealink_keys.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from usbphone.drivers import cadence as cad
+from usbphone.drivers import yealink_proto as yp
+from usbphone.drivers.base import Capabilities, Driver, OutputReport
+from usbphone.drivers.keystate import KeyTracker, check_word, choice_option, number_option, parse_code
+from usbphone.drivers.yealink_keys import NO_KEY, table_for
+from usbphone.drivers.yealink_lcd import LcdBuffer, changed_runs
+from usbphone.events import LEDS, HandsetCommand, HandsetEvent
+from usbphone.profiles.schema import ProfileError
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.1  # source: treitmayr/yealink-module YEALINK_POLLING_DELAY 100 ms (halved for B2K/P4K)
+REPLY_TIMEOUT = 0.2  # source: treitmayr/yealink-module YEALINK_USB_INT_TIMEOUT 200 ms
+P1KH_RING_REFRESH = 15.0  # source: §2.4 RINGTONE "P1KH 0xFF = on (it stops by itself after about 20 s)"
+BLINK_HALF = 0.5
+G2_COMMAND_GAP = 0.025  # source: §2.2 "Flow (G2, P1KH)": commands at least 25 ms apart
+
+HOOK_CMD = {"p3k": yp.CMD_HOOKPRESS, "p4k": yp.CMD_HOOKPRESS, "v1k": yp.CMD_HOOKPRESS, "b2k": yp.CMD_HANDSET}
+LCD_MODELS = {"p1k", "p1kh", "p3k", "p4k", "v1k", "t1k"}  # source: §2.4 LCD "P1K(H), P4K"
+MELODY_MODELS = {"p1k", "p1kh", "t1k"}  # RINGTONE 0x03 plays the phone's own ring notes (§2.4, §2.8)
+SWITCH_RING_MODELS = {"b1k", "b2k", "b3g"}  # B2K_RING 0x01, cadence made by switching (§2.4)
+DIALTONE_MODELS = {"b1k", "b2k", "b3g", "p3k", "p4k", "v1k"}  # source: §2.4 DIALTONE
+P4K_LIKE = {"p3k", "p4k", "v1k"}  # backlight 0x12, speaker 0x0C (§2.4)
+PSTN_MODELS = {"b2k", "b3g"}
+LED_POLARITY = {"on_is_1": (1, 0), "on_is_0": (0, 1)}
+OPTIONS = {
+    "model", "generation", "led_polarity", "led_names", "keys", "poll_interval", "reply_timeout",
+    "ring_cadence", "cadences", "stuck_key_timeout", "dialtone", "source",
+}
+
+
+class YealinkDriver(Driver):
+    name = "yealink"
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any], where: str) -> None:
+        unknown = set(options) - OPTIONS
+        if unknown:
+            raise ProfileError(f"{where}: unknown option '{sorted(unknown)[0]}' (known: {', '.join(sorted(OPTIONS))})")
+        choice_option(options, "model", where, yp.MODELS | {"auto"})
+        if options.get("generation", "auto") not in ("auto", 1, 2):
+            raise ProfileError(f"{where}: 'generation' must be \"auto\", 1 or 2")
+        choice_option(options, "led_polarity", where, set(LED_POLARITY))
+        names = options.get("led_names", [])
+        if not isinstance(names, list) or not set(names) <= LEDS:
+            raise ProfileError(f"{where}: 'led_names' must be a list of LED names from: {', '.join(sorted(LEDS))}")
+        keys = options.get("keys", {})
+        if not isinstance(keys, dict):
+            raise ProfileError(f"{where}: 'keys' must be a table of \"0xNN\" = \"key 5\"")
+        for code, word in keys.items():
+            parse_code(code, f"{where} keys", hi=0xFF)
+            if word != "":
+                check_word(word, f"{where} keys.{code}")
+        number_option(options, "poll_interval", where, 0.01, 2.0)
+        number_option(options, "reply_timeout", where, 0.02, 5.0)
+        number_option(options, "stuck_key_timeout", where, 1.0, 3600.0)
+        if "cadences" in options:
+            cad.parse_cadences(options["cadences"], where)
+        if not isinstance(options.get("dialtone", False), bool):
+            raise ProfileError(f"{where}: 'dialtone' must be true or false")
+
+    def __init__(self, profile: Any, device: Any) -> None:
+        super().__init__(profile, device)
+        opt = self.options
+        self.fixed_model = opt.get("model", "auto") != "auto"
+        gen = opt.get("generation", "auto")
+        self.fixed_gen = gen != "auto"
+        self.gen: int = gen if self.fixed_gen else 1
+        self.model: str = opt["model"] if self.fixed_model else ""
+        self.version: int | None = None
+        self.serial = ""
+        self.led_on, self.led_off = LED_POLARITY[opt.get("led_polarity", "on_is_1")]
+        self.led_names = set(opt.get("led_names", ["ring", "message", "on_line", "off_hook"]))
+        self.key_overrides = {parse_code(k, "keys"): v for k, v in opt.get("keys", {}).items()}
+        self.interval = float(opt.get("poll_interval", POLL_INTERVAL))
+        self.reply_timeout = float(opt.get("reply_timeout", REPLY_TIMEOUT))
+        self.cadences = cad.parse_cadences(opt.get("cadences", {}), "options")
+        self.keys = KeyTracker(float(opt.get("stuck_key_timeout", 30.0)))
+        self.phase = "version"
+        self.awaiting: tuple[int, float | None] | None = None
+        self.tries = 0
+        self.next_poll = 0.0
+        self.last_scan = 0
+        self.key_seq: int | None = None
+        self.scan_pending: int | None = None
+        self.current: str | None = None
+        self.hook: str | None = None
+        self.pstn_ring = False
+        self.lcd = LcdBuffer()
+        self.lcd_sent: bytes | None = None
+        self.ringing = False
+        self.ring_start: float | None = None
+        self.ring_sounding = False
+        self.ring_cadence = cad.pick(opt.get("ring_cadence", cad.DEFAULT), self.cadences)
+        self.led = False
+        self.led_blink = False
+        self.led_blink_t: float | None = None
+        self.pstn = False
+
+    # -- identity ----------------------------------------------------------------------------------
+    @property
+    def active_model(self) -> str:
+        """The model in use: detected or configured, else the generation's usual one."""
+        return self.model or ("p1kh" if self.gen == 2 else "p1k")
+
+    def set_packet_size(self, size: int) -> None:
+        """Tell the driver the interrupt-IN packet size (16 = G1, 8 = G2); the USB transport calls this."""
+        if not self.fixed_gen and size in (yp.G1_LEN, yp.G2_LEN):
+            self.gen = 1 if size == yp.G1_LEN else 2
+
+    @property
+    def write_gap(self) -> float:
+        """Seconds the transport must leave between writes (G2 phones drop commands sent faster)."""
+        return G2_COMMAND_GAP if self.gen == 2 else 0.0
+
+    def capabilities(self) -> Capabilities:
+        m = self.active_model
+        table = table_for(m, self.key_overrides)
+        buttons = {w.split(" ", 1)[1] for w in table.values() if w.startswith("button ")}
+        leds = set(self.led_names) | ({"backlight"} if m in P4K_LIKE else set())
+        hook = m in HOOK_CMD or m == "b3g"
+        notes = [f"model {m.upper()}" + (f" (version 0x{self.version:04x})" if self.version is not None else "")]
+        if self.serial:
+            notes.append(f"serial {self.serial}")
+        return Capabilities(
+            hook=hook, hook_kind="absolute" if hook else "none", keypad=True, buttons=buttons, leds=leds,
+            ringer=m in MELODY_MODELS | SWITCH_RING_MODELS, lcd=m in LCD_MODELS, speaker=m in P4K_LIKE, notes=notes,
+        )
+
+    # -- packets -----------------------------------------------------------------------------------
+    def _pkt(self, cmd: int, data: bytes = b"", *, size: int | None = None, offset: int = 0) -> OutputReport:
+        return OutputReport(yp.build(self.gen, cmd, data, size=size, offset=offset), "control")
+
+    def _request(self, cmd: int, t: float | None, **kw: Any) -> OutputReport:
+        if self.gen == 1 or cmd in (yp.CMD_VERSION, yp.CMD_INIT):
+            self.awaiting = (cmd, t)
+        return self._pkt(cmd, **kw)
+
+    def start(self) -> list[OutputReport]:
+        self.phase, self.tries = "version", 1
+        # source: §2.1 "Send command 0x87 (VERSION), size 2"
+        return [self._request(yp.CMD_VERSION, None, size=2)]
+
+    def stop(self) -> list[OutputReport]:
+        out: list[OutputReport] = []
+        m = self.active_model
+        if self.ringing or self.ring_sounding:
+            out += self._ringer(False)
+        if m in DIALTONE_MODELS:
+            out.append(self._pkt(yp.CMD_DIALTONE, b"\x00"))
+        if m in PSTN_MODELS:
+            self.pstn = True  # source: §2.4 PSTN_SWITCH "recommended state at exit is PSTN"
+            out.append(self._pkt(yp.CMD_PSTN_SWITCH, b"\x01"))
+        self.led = self.led_blink = False
+        out.append(self._led_packet(False))
+        self.ringing = False
+        return out
+
+    # -- the polling loop --------------------------------------------------------------------------
+    def poll(self, t: float) -> list[OutputReport]:
+        out = self._timed_outputs(t)
+        if self.awaiting is not None:
+            cmd, sent = self.awaiting
+            if sent is None:
+                self.awaiting = (cmd, t)
+                return out
+            if t - sent < self.reply_timeout:
+                return out
+            self.stats["reply_timeout"] += 1
+            log.debug("yealink: no reply to %s", yp.COMMAND_NAMES.get(cmd, hex(cmd)))
+            self.awaiting = None
+            if self.phase != "scan" and self.tries >= 3:
+                log.warning("yealink: no %s reply after 3 tries; going on as %s", self.phase, self.active_model)
+                self.phase = "scan"
+        return out + self._next_request(t)
+
+    def _next_request(self, t: float) -> list[OutputReport]:
+        if self.phase == "version":
+            self.tries += 1
+            return [self._request(yp.CMD_VERSION, t, size=2)]
+        if self.phase == "init":
+            self.tries += 1
+            # source: §2.4 INIT "size 10, zero data" (the reply carries the serial number)
+            return [self._request(yp.CMD_INIT, t, size=10)]
+        if self.gen == 2:
+            return []  # the P1KH reports keys by itself (§2.2 "Flow (G2)")
+        if self.scan_pending is not None:
+            # source: §2.5 step 2, SCANCODE offset = (counter-1) & 0x1F
+            return [self._request(yp.CMD_SCANCODE, t, size=1, offset=(self.scan_pending - 1) & 0x1F)]
+        if t < self.next_poll:
+            return []
+        m = self.active_model
+        hook_cmd = HOOK_CMD.get(m)
+        self.next_poll = t + (self.interval / 2 if hook_cmd else self.interval)
+        if hook_cmd and self.last_scan == yp.CMD_KEYPRESS:
+            self.last_scan = hook_cmd
+            return [self._request(hook_cmd, t, size=1)]
+        self.last_scan = yp.CMD_KEYPRESS
+        # source: treitmayr/yealink-module submit_scan_request: the B3G asks KEYPRESS with size 3
+        return [self._request(yp.CMD_KEYPRESS, t, size=3 if m == "b3g" else 1)]
+
+    def read_timeout(self, t: float) -> float | None:
+        if self.awaiting is not None:
+            sent = self.awaiting[1]
+            wait = self.reply_timeout if sent is None else self.reply_timeout - (t - sent)
+        elif self.phase == "scan" and self.gen == 1:
+            wait = self.next_poll - t
+        else:
+            wait = 0.25
+        if self.ringing or self.led_blink:
+            wait = min(wait, 0.05)
+        return min(max(wait, 0.005), 0.25)
+
+    def tick(self, t: float) -> list[HandsetEvent]:
+        events = self.keys.tick(t)
+        if self.current is not None and self.current not in self.keys.held:
+            self.current = None
+        return events
+
+    # -- replies -----------------------------------------------------------------------------------
+    def decode(self, report: bytes, t: float) -> list[HandsetEvent]:
+        try:
+            pkt = yp.parse_packet(bytes(report))
+        except yp.PacketError as exc:
+            self.stats["bad_packet"] += 1
+            log.debug("yealink: dropped %s", exc)
+            return []
+        if pkt.generation != self.gen:
+            if self.fixed_gen:
+                self.stats["wrong_generation"] += 1
+                return []
+            self.gen = pkt.generation
+        if self.awaiting is not None and pkt.cmd in (self.awaiting[0], yp.STATE_BAD_PKT):
+            self.awaiting = None
+        self.stats["packets"] += 1
+        handler = {
+            yp.CMD_VERSION: self._on_version, yp.CMD_INIT: self._on_init, yp.CMD_KEYPRESS: self._on_keypress,
+            yp.CMD_SCANCODE: self._on_scancode, yp.CMD_HOOKPRESS: self._on_hookpress,
+            yp.CMD_HANDSET: self._on_handset,
+        }.get(pkt.cmd)
+        if handler is None:
+            if pkt.cmd == yp.STATE_BAD_PKT:
+                self.stats["device_rejected"] += 1
+                log.warning("yealink: the phone rejected a packet (0xFD)")
+            else:
+                self.stats[f"reply_{pkt.name}"] += 1
+            return []
+        return handler(pkt, t)
+
+    def _on_version(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
+        self.version = (pkt.data[0] << 8) | pkt.data[1]  # source: §2.1 "big-endian version"
+        # the VERSION ranges are G1 ones; a G2 (8-byte) phone is the P1KH (treitmayr/yealink-module)
+        found = "p1kh" if self.gen == 2 else yp.model_for_version(self.version)
+        if not self.fixed_model:
+            if found:
+                self.model = found
+            else:
+                log.warning("yealink: unknown version 0x%04x; treating it as %s", self.version, self.active_model)
+        if self.phase == "version":
+            self.phase, self.tries = "init", 0
+        return []
+
+    def _on_init(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
+        self.serial = pkt.data.hex()
+        if self.phase in ("version", "init"):
+            self.phase = "scan"
+        return []
+
+    def _on_keypress(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
+        seq = pkt.data[0]
+        if self.gen == 1:
+            if self.key_seq is not None and seq != self.key_seq:
+                self.scan_pending = seq
+            self.key_seq = seq
+        if self.active_model != "b3g":
+            return []
+        # source: §2.4 KEYPRESS "B3G only: data[1] bit 0 = PSTN ringing, data[2] bit 0: 1 = on-hook"
+        self._pstn_ring(bool(pkt.data[1] & 1))
+        return self._hook_level("on" if pkt.data[2] & 1 else "off", t)
+
+    def _on_scancode(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
+        self.scan_pending = None
+        code = pkt.data[0]
+        events: list[HandsetEvent] = []
+        if self.current is not None:  # source: §2.5 step 4, key-up of the previous key when a new code arrives
+            events += self.keys.release(self.current, t)
+            self.current = None
+        if code == NO_KEY:
+            return events
+        word = table_for(self.active_model, self.key_overrides).get(code)
+        if word is None:
+            self.stats["unknown_scancode"] += 1
+            log.info("yealink: unknown scan code 0x%02x on %s", code, self.active_model)
+            return events
+        self.current = word
+        return events + self.keys.press(word, t)
+
+    def _on_hookpress(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
+        # source: §2.4 HOOKPRESS "data[0] bit 4: 1 = on-hook, 0 = off-hook"
+        return self._hook_level("on" if pkt.data[0] & 0x10 else "off", t)
+
+    def _on_handset(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
+        # source: §2.4 HANDSET "bit 0 = PSTN ringing, bit 1 = off-hook"
+        self._pstn_ring(bool(pkt.data[0] & 1))
+        return self._hook_level("off" if pkt.data[0] & 2 else "on", t)
+
+    def _hook_level(self, state: str, t: float) -> list[HandsetEvent]:
+        first = self.hook is None
+        if state == self.hook:
+            return []
+        self.hook = state
+        if first and state == "on":
+            return []  # the first report sets state silently (DESIGN "hook")
+        return [HandsetEvent("hook", state, t=t)]
+
+    def _pstn_ring(self, ringing: bool) -> None:
+        if ringing != self.pstn_ring:
+            self.pstn_ring = ringing
+            self.stats["pstn_ring_changes"] += 1
+            log.info("yealink: PSTN line %s", "ringing" if ringing else "stopped ringing")
+
+    # -- commands ----------------------------------------------------------------------------------
+    def encode(self, command: HandsetCommand) -> list[OutputReport]:
+        kind, value, m = command.kind, command.value, self.active_model
+        if kind == "lcd":
+            return self._lcd_text(value, command.line) if m in LCD_MODELS else []
+        if kind == "lcd_clear":
+            self.lcd.clear()
+            return self._lcd_flush() if m in LCD_MODELS else []
+        if kind == "ring":
+            return self._ring(value == "on", command.target)
+        if kind == "ring_volume" and m in MELODY_MODELS:
+            return [self._pkt(yp.CMD_RING_VOLUME, bytes([int(value) * 255 // 100]))]  # §2.4 RING_VOLUME 0-255
+        if kind == "led":
+            return self._led_command(command.target, value)
+        if kind == "speaker" and m in P4K_LIKE:
+            return [self._pkt(yp.CMD_SPEAKER, bytes([value == "on"]))]
+        if kind == "tone" and value in ("dial", "off") and (m in DIALTONE_MODELS or self.options.get("dialtone")):
+            return [self._pkt(yp.CMD_DIALTONE, bytes([value == "dial"]))]
+        if kind == "pstn" and m in PSTN_MODELS:
+            self.pstn = value == "on"
+            # source: §2.4 PSTN_SWITCH "data[0] 0 = USB, 1 = PSTN"; the LED bytes depend on it (module)
+            return [self._pkt(yp.CMD_PSTN_SWITCH, bytes([self.pstn])), self._led_packet(self.led)]
+        return []
+
+    def _lcd_text(self, text: str, line: int | None) -> list[OutputReport]:
+        if line in (None, 3):
+            self.lcd.set_line3(text)
+        elif line == 1:
+            self.lcd.set_line1(text)
+        elif line == 2:
+            unknown = self.lcd.set_icons(text.replace(",", " ").split())
+            if unknown:
+                log.warning("yealink: no LCD icon named %s", ", ".join(unknown))
+        else:
+            log.warning("yealink: the LCD has lines 1-3, not %s", line)
+            return []
+        return self._lcd_flush()
+
+    def _lcd_flush(self) -> list[OutputReport]:
+        new = bytes(self.lcd.data)
+        out = []
+        for offset, values in changed_runs(self.lcd_sent, new):
+            out += [OutputReport(p, "control") for p in yp.lcd_packets(self.gen, offset, values)]
+        self.lcd_sent = new
+        return out
+
+    def _ring(self, on: bool, cadence_name: str) -> list[OutputReport]:
+        m = self.active_model
+        if m not in MELODY_MODELS | SWITCH_RING_MODELS:
+            return []  # the P4K has no buzzer: it rings through its speaker (audio), §2.4 SPEAKER
+        if cadence_name:
+            self.ring_cadence = cad.pick(cadence_name, self.cadences, self.ring_cadence.name)
+        self.ringing, self.ring_start = on, None
+        return self._ringer(on)
+
+    def _ringer(self, on: bool) -> list[OutputReport]:
+        self.ring_sounding = on
+        m = self.active_model
+        if m in SWITCH_RING_MODELS:
+            return [self._pkt(yp.CMD_B2K_RING, bytes([on]))]  # source: §2.4 B2K_RING data[0] 1/0
+        # source: §2.4 RINGTONE "P1K 0x24 = on, 0 = off; P1KH 0xFF = on"
+        level = (0xFF if m == "p1kh" else 0x24) if on else 0
+        return [self._pkt(yp.CMD_RINGTONE, bytes([level]))]
+
+    def _led_command(self, name: str, state: str) -> list[OutputReport]:
+        m = self.active_model
+        if name == "backlight" and m in P4K_LIKE:
+            return [self._pkt(yp.CMD_LCD_BACKLIGHT, bytes([state != "off"]))]
+        if name not in self.led_names:
+            return []
+        self.led, self.led_blink, self.led_blink_t = state != "off", state == "blink", None
+        return [self._led_packet(self.led)]
+
+    def _led_packet(self, on: bool) -> OutputReport:
+        if self.active_model in PSTN_MODELS:
+            # source: ../shared/hid-data/raw/yealink_usb-b2k-b3g_6993-b001.g1-ctl-packets.hex LEDS_* lines
+            # (ToxPhone): offset low byte = ~USB, data = USB, PSTN, ~PSTN; the PSTN LED shows PSTN mode or
+            # PSTN ringing and the USB LED is off in PSTN mode (treitmayr/yealink-module prepare_update_cmd).
+            usb = 0xFF if on and not self.pstn else 0
+            pstn = 0xFF if self.pstn or self.pstn_ring else 0
+            return self._pkt(yp.CMD_LED, bytes([usb, pstn, pstn ^ 0xFF]), size=2, offset=usb ^ 0xFF)
+        # source: §2.4 LED; the polarity is the profile's led_polarity (the sources disagree)
+        return self._pkt(yp.CMD_LED, bytes([self.led_on if on else self.led_off]), size=1)
+
+    def _timed_outputs(self, t: float) -> list[OutputReport]:
+        """Ring cadence steps, P1KH ring refresh and LED blinking, written from the poll loop."""
+        out: list[OutputReport] = []
+        if self.ringing:
+            if self.ring_start is None:
+                self.ring_start = t
+            elapsed = t - self.ring_start
+            if self.active_model in SWITCH_RING_MODELS:
+                want, _ = self.ring_cadence.state_at(elapsed)
+                if want != self.ring_sounding:
+                    out += self._ringer(want)
+            elif self.active_model == "p1kh" and elapsed >= P1KH_RING_REFRESH:
+                self.ring_start = t
+                out += self._ringer(True)
+        if self.led_blink:
+            if self.led_blink_t is None:
+                self.led_blink_t = t
+            elif t - self.led_blink_t >= BLINK_HALF:
+                self.led_blink_t = t
+                self.led = not self.led
+                out.append(self._led_packet(self.led))
+        return out
