@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 USB_ROOT = "/devices/pci0000:00/0000:00:14.0/usb1"
 
+# A minimal telephony report descriptor written for these tests: Telephony page (0x0B), Phone collection,
+# Hook Switch (0x20) and Phone Mute (0x2F) as 1-bit inputs, 6 bits padding (HID Usage Tables 1.4 §14).
+TELEPHONY_DESCRIPTOR = bytes.fromhex("050B 0905 A101 1500 2501 0920 092F 7501 9502 8102 7506 9501 8103 C0")
+
 
 def umockdev_available() -> bool:
     return shutil.which("umockdev-run") is not None and shutil.which("umockdev-wrapper") is not None
@@ -35,6 +39,7 @@ class FakeUsbDevice:
     tty: str = "ttyUSB0"
     sound_card: int | None = None
     devnum: int = 2
+    descriptor: bytes = b""  # report descriptor of the hid device (sysfs report_descriptor)
 
     @property
     def usb_syspath(self) -> str:
@@ -81,10 +86,11 @@ class FakeUsbDevice:
             + ([f"L: driver=../../../../../../bus/usb/drivers/{self.driver}"] if self.driver else []),
         ]
         if self.kind == "hidraw":
+            phys = f"usb-0000:00:14.0-{self.port[2:]}/input{self.interface}"
             blocks.append([f"P: {self.interface_syspath}/{self.hid_name}", "E: SUBSYSTEM=hid",
                            f"E: HID_ID=0003:{self.vid:08X}:{self.pid:08X}", f"E: HID_NAME={self.product}",
-                           f"E: HID_UNIQ={self.serial}", f"E: HID_PHYS=usb-0000:00:14.0-{self.port[2:]}/input"
-                           f"{self.interface}", "L: driver=../../../../../../../bus/hid/drivers/hid-generic"])
+                           f"E: HID_UNIQ={self.serial}", f"H: report_descriptor={self.descriptor.hex().upper()}",
+                           f"E: HID_PHYS={phys}", "L: driver=../../../../../../../bus/hid/drivers/hid-generic"])
             blocks.append([f"P: {self.hidraw_syspath}", f"N: {self.hidraw}", f"E: DEVNAME=/dev/{self.hidraw}",
                            "E: SUBSYSTEM=hidraw"])
         if self.kind == "tty":
