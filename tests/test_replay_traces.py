@@ -1,0 +1,35 @@
+"""Every trace shipped in devices/**/traces/*.hid decodes to exactly its golden .events file.
+
+Golden format (devices/README.md): one event per line, ``kind value`` (``hook off``, ``key 5``,
+``button mute``, ``key_up 5``); blank lines and ``#`` comments are ignored. The replay goes through the same
+path as `usbphone replay` (profile chosen from the trace header, ReplayTransport, DeviceRunner, driver).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from usbphone.commands.replay import replay_events
+
+DEVICES = Path(__file__).resolve().parents[1] / "devices"
+TRACES = sorted(DEVICES.glob("*/traces/*.hid"))
+
+
+def golden(path: Path) -> list[str]:
+    lines = [ln.strip() for ln in path.read_text().splitlines()]
+    return [ln for ln in lines if ln and not ln.startswith("#")]
+
+
+def test_the_tree_ships_traces() -> None:
+    assert len(TRACES) >= 7
+    assert {p.parent.parent.name for p in TRACES} >= {"jabra-gn", "poly-blackwire", "epos-sennheiser", "generic"}
+
+
+@pytest.mark.parametrize("trace", TRACES, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_trace_matches_golden_events(trace: Path) -> None:
+    events_file = trace.with_suffix(".events")
+    assert events_file.is_file(), f"{trace} has no golden {events_file.name}"
+    events, _ = replay_events(str(trace))
+    assert [str(e) for e in events] == golden(events_file)
