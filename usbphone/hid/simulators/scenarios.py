@@ -1,0 +1,165 @@
+"""Scripted conversations with the simulators: the source of the committed vendor-handset traces.
+
+Each scenario runs the real driver against a simulator on a virtual clock (``recording.pump``), records
+both directions (``E:`` device reports, ``# O:`` host writes) and returns the trace with the events the
+live loop produced. The traces are SYNTHETIC (made from the documented protocol, not captured from
+hardware) and say so in their header. ``python -m usbphone.hid.simulators.scenarios DEVICES_DIR`` rewrites
+them; tests check the committed files are current and that replaying them gives the golden events.
+
+Edit this module to add a scenario (then regenerate).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from usbphone.drivers.base import Driver
+from usbphone.events import HandsetCommand, HandsetEvent
+from usbphone.hid.simulators.cm109 import CM109Simulator
+from usbphone.hid.simulators.recording import RecordingTransport, VirtualClock, pump
+from usbphone.hid.simulators.yealink import YealinkSimulator
+from usbphone.hid.trace import Trace
+from usbphone.hid.transport import Transport
+from usbphone.profiles.loader import profile_by_id
+from usbphone.profiles.schema import DeviceInfo
+
+Actions = dict[float, Callable[[], object]]
+YEALINK = (0x6993, 0xB001, "yealink-usb-p1k", "Yealink USB-P1K family (simulated)")
+CM109 = (0x0D8C, 0x000E, "cm109-usb-phone", "C-Media CM109 USB phone (simulated)")
+
+
+def _run(ids: tuple[int, int, str, str], sim: Transport, actions: Actions, until: float, note: str,
+         setup: Callable[[Driver], None] | None = None) -> tuple[Trace, list[HandsetEvent]]:
+    vid, pid, profile_id, name = ids
+    profile = profile_by_id(profile_id)
+    from usbphone.drivers import driver_class
+
+    dev = DeviceInfo(vid=vid, pid=pid, name=name, phys="usb-sim-1/input3", interface=3)
+    driver = driver_class(profile.driver)(profile, dev)
+    if setup:
+        setup(driver)
+    clock = VirtualClock()
+    trace = Trace(name=name, phys="usb-sim-1/input3", bus=3, vid=vid, pid=pid,
+                  comments=[f"SYNTHETIC: {note}", "made by usbphone.hid.simulators.scenarios from the documented "
+                            "protocol (../shared/protocols/usb-phone-protocols.md); not a hardware capture"])
+    rec = RecordingTransport(sim, clock, trace)
+    events = pump(driver, rec, clock, until, actions={k: _bind(v, driver) for k, v in actions.items()})
+    return trace, events
+
+
+def _bind(action: Callable[..., object], driver: Driver) -> Callable[[], object]:
+    if getattr(action, "wants_driver", False):
+        return lambda: action(driver)
+    return action
+
+
+def command(*words: str) -> Callable[[Driver], object]:
+    """An action that sends a HandsetCommand through the driver (its writes go to the device)."""
+
+    def act(driver: Driver) -> object:
+        return driver.encode(HandsetCommand.parse(list(words)))
+
+    act.wants_driver = True  # type: ignore[attr-defined]
+    return act
+
+
+def _keys(sim: YealinkSimulator | CM109Simulator, start: float, codes: list[int], hold: float = 0.15,
+          gap: float = 0.25) -> Actions:
+    acts: Actions = {}
+    t = start
+    for code in codes:
+        acts[round(t, 3)] = (lambda c=code: sim.press(c))
+        acts[round(t + hold, 3)] = sim.release
+        t += hold + gap
+    return acts
+
+
+def yealink_p1k_dial() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("p1k")
+    acts = _keys(sim, 0.5, [0x03, 0x11, 0x11, 0x11, 0x00, 0x01, 0x32])  # pickup 5 5 5 1 2 #
+    acts[1.2] = lambda: setattr(sim, "corrupt_replies", 1)  # one reply with a bad checksum: dropped, re-polled
+    acts[3.6] = command("lcd", "555123")
+    acts[3.7] = command("ring", "on")
+    acts[3.9] = command("ring", "off")
+    acts.update(_keys(sim, 4.0, [0x13]))  # hangup
+    return _run(YEALINK, sim, acts, 4.8, "Yealink USB-P1K: pickup, dial 555 12 #, LCD text, ring on/off, hangup")
+
+
+def yealink_p4k_hook() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("p4k")
+    acts: Actions = {0.5: lambda: sim.set_hook(True)}
+    acts.update(_keys(sim, 0.9, [0x21, 0x11, 0x44]))  # 1 2 REDIAL
+    acts[2.4] = lambda: sim.set_hook(False)
+    return _run(YEALINK, sim, acts, 2.8, "Yealink USB-P4K: lift the handset (HOOKPRESS), 1 2 redial, hang up")
+
+
+def yealink_b2k_hook() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("b2k")
+    acts: Actions = {0.4: lambda: sim.set_pstn_ringing(True), 0.8: lambda: sim.set_pstn_ringing(False),
+                     1.0: lambda: sim.set_hook(True)}
+    acts.update(_keys(sim, 1.4, [0x00, 0x0B, 0x0C]))  # 0 * #
+    acts[2.8] = command("ring", "on")
+    acts[2.9] = command("ring", "off")
+    acts[3.0] = lambda: sim.set_hook(False)
+    return _run(YEALINK, sim, acts, 3.4, "Yealink USB-B2K: PSTN rings, lift (HANDSET 0x8D), 0 * #, hang up")
+
+
+def yealink_b3g_hook() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("b3g")
+    acts: Actions = {0.5: lambda: sim.set_hook(True)}
+    acts.update(_keys(sim, 0.8, [0x09]))
+    acts[1.6] = lambda: sim.set_hook(False)
+    return _run(YEALINK, sim, acts, 2.0, "Yealink USB-B3G: hook and keys from the KEYPRESS reply, 9")
+
+
+def yealink_p1kh_keys() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("p1kh")
+    acts = _keys(sim, 0.6, [0x03, 0x06, 0x11, 0x08])  # pickup 5 # hangup
+    acts[2.5] = command("lcd", "42")
+    return _run(YEALINK, sim, acts, 2.8, "Yealink USB-P1KH (8-byte packets): pickup 5 # hangup, LCD text",
+                setup=lambda d: d.set_packet_size(8))  # type: ignore[attr-defined]
+
+
+def cm109_dial() -> tuple[Trace, list[HandsetEvent]]:
+    sim = CM109Simulator()
+    acts = _keys(sim, 0.3, [0x88, 0x14, 0x12, 0x11, 0x48])  # KIP1000: pickup 1 2 3 hangup
+    acts[2.5] = lambda: sim.set_buttons(0x01)  # volume up pressed
+    acts[2.6] = lambda: sim.set_buttons(0x00)
+    acts[2.7] = lambda: sim.set_buttons(0x08)  # mic mute state on
+    acts[2.8] = command("ring", "on", "short")
+    acts[4.0] = command("ring", "off")
+    return _run(CM109, sim, acts, 4.2, "CM109 phone, KIP1000 keymap: pickup 1 2 3 hangup, vol up, mute, buzzer")
+
+
+SCENARIOS: dict[str, tuple[str, Callable[[], tuple[Trace, list[HandsetEvent]]]]] = {
+    "yealink-usb-p1k/traces/p1k-dial": ("yealink", yealink_p1k_dial),
+    "yealink-usb-p1k/traces/p4k-hook": ("yealink", yealink_p4k_hook),
+    "yealink-usb-p1k/traces/b2k-hook": ("yealink", yealink_b2k_hook),
+    "yealink-usb-p1k/traces/b3g-hook": ("yealink", yealink_b3g_hook),
+    "yealink-usb-p1k/traces/p1kh-keys": ("yealink", yealink_p1kh_keys),
+    "cm109-usb-phone/traces/kip1000-dial": ("cm109", cm109_dial),
+}
+
+
+def events_text(name: str, events: list[HandsetEvent]) -> str:
+    lines = [f"# golden events for {name}.hid (one 'kind value' per line)"] + [str(e) for e in events]
+    return "\n".join(lines) + "\n"
+
+
+def write_all(devices: Path) -> list[Path]:
+    written = []
+    for rel, (_, make) in SCENARIOS.items():
+        trace, events = make()
+        base = devices / rel
+        base.parent.mkdir(parents=True, exist_ok=True)
+        trace.save(base.with_suffix(".hid"))
+        base.with_suffix(".events").write_text(events_text(base.name, events))
+        written.append(base.with_suffix(".hid"))
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "devices")):
+        print(path)
