@@ -1,0 +1,179 @@
+"""A paced sound server for audio tests: ``jackd -d dummy`` plus a JACK client acting as the handset's user.
+
+(Named jackd.py, not jack.py: tests/ is on sys.path in pytest, and a tests/jack.py would shadow JACK-Client's
+``jack`` module.)
+
+``JackServer(tmp, rate)`` starts ``jackd --no-realtime -n <unique name> -d dummy`` with HOME in the test's
+tmp dir and JACK_NO_AUDIO_RESERVATION=1, waits until clients can connect, and ``stop()`` ends it by PID.
+``server.env()`` is what PortAudio needs to see it (JACK_DEFAULT_SERVER); ``activate()`` puts that into this
+process and re-initialises PortAudio so sounddevice lists the "system" device (undo with ``deactivate()``).
+
+``JackProbe(server, prefix="PortAudio", freq=600)`` is the person at the handset: it plays a sine into every
+input port of the app (the "microphone") and records every output port (the "earpiece"), connecting ports as
+they appear. ``peak()`` gives the dominant recorded frequency, ``rms()`` the level, ``onset()`` when sound
+first arrived. (Recipe: ../shared/recipes/real-peers-and-audio.md §3c.)
+Edit when a test needs another kind of JACK stimulus or measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+class JackServer:
+    def __init__(self, tmp: Path, rate: int = 48000, period: int | None = None) -> None:
+        if shutil.which("jackd") is None:
+            pytest.skip("jackd not installed (tools/setup.sh test installs jackd2)")
+        jack = pytest.importorskip("jack")
+        self.rate = rate
+        self.name = f"up{uuid.uuid4().hex[:10]}"
+        self.home = tmp / f"jack-{self.name}"
+        self.home.mkdir(parents=True)
+        period = period or rate // 100  # 10 ms periods
+        self.log_path = tmp / f"jackd-{self.name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        env = dict(os.environ) | self.env()
+        self.p = subprocess.Popen(
+            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(rate), "-p", str(period),
+             "-C", "2", "-P", "2"],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self._saved_env: dict[str, str | None] | None = None
+        deadline = time.monotonic() + 15
+        while True:  # ready = a client can connect
+            try:
+                c = jack.Client("upready", servername=self.name, no_start_server=True)
+                c.close()
+                break
+            except jack.JackError:
+                if self.p.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"jackd did not start: {self.log_path.read_text(errors='replace')}") from None
+                time.sleep(0.1)
+
+    def env(self) -> dict[str, str]:
+        return {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1", "HOME": str(self.home),
+                "JACK_NO_START_SERVER": "1"}
+
+    def activate(self) -> None:
+        """Point this process's PortAudio at this server (re-initialises PortAudio)."""
+        from usbphone.audio.stream import refresh_devices
+
+        self._saved_env = {k: os.environ.get(k) for k in self.env()}
+        os.environ.update(self.env())
+        assert refresh_devices(), "a sound stream is still open"
+
+    def deactivate(self) -> None:
+        from usbphone.audio.stream import refresh_devices
+
+        if self._saved_env is None:
+            return
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env = None
+        refresh_devices()
+
+    def stop(self) -> None:
+        self.deactivate()
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(5)
+        self._log.close()
+
+
+class JackProbe:
+    """Plays ``freq`` Hz into the app's inputs, records its outputs (JACK process thread)."""
+
+    def __init__(self, server: JackServer, prefix: str = "PortAudio", freq: float = 600.0, level: float = 0.5,
+                 start_tone_at: float = 0.0) -> None:
+        import jack
+
+        self.prefix, self.freq, self.level = prefix, freq, level
+        self.client = jack.Client(f"probe{uuid.uuid4().hex[:6]}", servername=server.name, no_start_server=True)
+        self.rate = self.client.samplerate
+        self.tone = self.client.outports.register("tone")
+        self.rec = self.client.inports.register("rec")
+        self._phase = 0
+        self._chunks: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self._connected: set[str] = set()
+        self._stop = threading.Event()
+        self._tone_on = start_tone_at <= 0
+        self.started = time.monotonic()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _process(self, frames: int) -> None:
+        i = np.arange(self._phase, self._phase + frames)
+        self._phase += frames
+        out = self.tone.get_array()
+        out[:] = self.level * np.sin(2 * np.pi * self.freq * i / self.rate) if self._tone_on else 0.0
+        with self._lock:
+            self._chunks.append(self.rec.get_array().copy())
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                for p in self.client.get_ports(self.prefix, is_audio=True):
+                    if p.name in self._connected or not p.name.startswith(self.prefix):
+                        continue
+                    if p.is_input:
+                        self.client.connect(self.tone, p)
+                    else:
+                        self.client.connect(p, self.rec)
+                    self._connected.add(p.name)
+            except Exception:  # noqa: BLE001 - ports come and go while streams open/close
+                continue
+
+    def tone_on(self, on: bool = True) -> None:
+        self._tone_on = on
+
+    def recording(self) -> np.ndarray:
+        with self._lock:
+            return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.float32)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._chunks = []
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        try:
+            self.client.deactivate()
+            self.client.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def analyse(x: np.ndarray, rate: int, threshold: float = 1e-3) -> dict[str, Any]:
+    """Onset (s), dominant frequency (Hz) and RMS of the sound in ``x`` (skipping the first 250 ms of sound)."""
+    nz = np.nonzero(np.abs(x) > threshold)[0]
+    if nz.size < rate // 4:
+        return {"onset": None, "peak": None, "rms": 0.0, "seconds": nz.size / rate}
+    seg = x[nz[0] + rate // 4: nz[0] + rate // 4 + rate]
+    if seg.size < rate // 4:
+        seg = x[nz[0]:]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+    peak = (int(np.argmax(spec[1:])) + 1) * rate / seg.size
+    return {"onset": nz[0] / rate, "peak": float(peak), "rms": float(np.sqrt(np.mean(seg.astype(np.float64) ** 2))),
+            "seconds": (nz[-1] - nz[0]) / rate}

@@ -1,0 +1,211 @@
+"""The sound-card side of the bridge: one duplex sounddevice stream at the device's native rate.
+
+Each PortAudio callback (its own real-time thread) does three things and nothing else:
+  microphone block -> soxr resampler (device rate -> bridge rate) -> ``uplink`` DriftBuffer (read by pjmedia),
+  ``downlink`` DriftBuffer (written by pjmedia) -> soxr resampler (bridge rate -> device rate) -> earpiece,
+  plus ``mix(n)`` (local tones, rendered at the device rate) added to the earpiece at ``gain``.
+It never raises: PortAudio status flags are counted as xruns, any exception is counted in ``errors`` and the
+block is played as silence. ``DuplexStream.lost`` becomes true when PortAudio stops the stream by itself
+(device unplugged, host error), which the bridge's control thread notices within its poll interval.
+
+PortAudio sees new sound cards only after re-initialisation, which is only safe with no stream open:
+``refresh_devices()`` does that and says so when a stream is still open. Edit this module to change how
+samples move between the card and the buffers; device choice lives in devices.py, policy in sip/audio.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sounddevice as sd
+import soxr
+
+from usbphone.audio.ringbuffer import DriftBuffer
+
+log = logging.getLogger("usbphone.audio")
+
+_open_streams = 0
+_open_lock = threading.Lock()
+
+
+def refresh_devices() -> bool:
+    """Re-initialise PortAudio so it sees cards/servers that appeared since start; False if a stream is open."""
+    with _open_lock:
+        if _open_streams:
+            return False
+        sd._terminate()  # noqa: SLF001 - sounddevice's documented way to re-scan (see its FAQ)
+        sd._initialize()  # noqa: SLF001
+        return True
+
+
+@dataclass
+class StreamStats:
+    callbacks: int = 0
+    input_overflows: int = 0
+    input_underflows: int = 0
+    output_underflows: int = 0
+    output_overflows: int = 0
+    errors: int = 0  # exceptions caught inside the callback
+    last_error: str = ""
+
+    @property
+    def xruns(self) -> int:
+        return self.input_overflows + self.input_underflows + self.output_underflows + self.output_overflows
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["xruns"] = self.xruns
+        return out
+
+
+class _Resampler:
+    """soxr streaming resampler for one direction, or a pass-through when the rates are equal."""
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self.ratio = rate_out / rate_in
+        self._rs = None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32",
+                                                                         quality="HQ")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._rs is None:
+            return x
+        return self._rs.resample_chunk(x)
+
+
+class DuplexStream:
+    """A running duplex stream bound to two DriftBuffers at ``bridge_rate``; ``close()`` stops it."""
+
+    def __init__(
+        self,
+        device: tuple[int | str | None, int | str | None],
+        samplerate: int,
+        bridge_rate: int,
+        uplink: DriftBuffer,
+        downlink: DriftBuffer,
+        mix: Callable[[int], np.ndarray | None] | None = None,
+        gain: Callable[[], float] | None = None,
+        latency: str | float = "low",
+        capture: Callable[[], bool] | None = None,
+    ) -> None:
+        global _open_streams
+        self.samplerate, self.bridge_rate = samplerate, bridge_rate
+        self.uplink, self.downlink = uplink, downlink
+        self.stats = StreamStats()
+        self._mix = mix
+        self._gain = gain or (lambda: 1.0)
+        self._capture = capture or (lambda: True)  # False: nobody reads the uplink (no call), skip it
+        self._up = _Resampler(samplerate, bridge_rate)
+        self._down = _Resampler(bridge_rate, samplerate)
+        self._fifo = np.zeros(0, dtype=np.float32)  # earpiece samples at the device rate not yet played
+        self._closing = False
+        self.started_at = time.monotonic()
+        channels = _channels(device)
+        self._stream = sd.Stream(
+            device=device, samplerate=samplerate, channels=channels, dtype="float32", latency=latency,
+            blocksize=0, callback=self._callback, finished_callback=self._finished,
+        )
+        self.channels = channels
+        self.device_names = (_name(device[0], "input"), _name(device[1], "output"))
+        with _open_lock:
+            _open_streams += 1
+        self._counted = True
+        try:
+            self._stream.start()
+        except Exception:
+            self.close()
+            raise
+        self.lost = False
+
+    @property
+    def latency_s(self) -> tuple[float, float]:
+        """PortAudio's own (input, output) latency: the device's buffers, not the bridge's."""
+        lat = self._stream.latency
+        return (float(lat[0]), float(lat[1]))
+
+    def _callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, _time: Any,
+                  status: sd.CallbackFlags) -> None:
+        st = self.stats
+        try:
+            st.callbacks += 1
+            if status:
+                st.input_overflows += bool(status.input_overflow)
+                st.input_underflows += bool(status.input_underflow)
+                st.output_underflows += bool(status.output_underflow)
+                st.output_overflows += bool(status.output_overflow)
+            now = time.monotonic()
+            mic = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1, dtype=np.float32)
+            up = self._up(np.ascontiguousarray(mic, dtype=np.float32))
+            if up.size and self._capture():
+                self.uplink.write(up, now)
+            out = self._earpiece(frames, now) * self._gain()
+            if self._mix is not None:
+                extra = self._mix(frames)
+                if extra is not None:
+                    out = out + extra
+            np.clip(out, -1.0, 1.0, out=out)
+            outdata[:] = out[:, None]
+        except Exception as exc:  # noqa: BLE001 - a PortAudio callback must never raise
+            st.errors += 1
+            st.last_error = f"{type(exc).__name__}: {exc}"
+            outdata.fill(0)
+
+    def _earpiece(self, frames: int, now: float) -> np.ndarray:
+        """``frames`` device-rate samples from the downlink (read in bridge-rate chunks, resampled)."""
+        for _ in range(4):  # bounded: the resampler's start-up delay may need a second helping
+            need = frames - self._fifo.size
+            if need <= 0:
+                break
+            n = max(int(np.ceil(need / self._down.ratio)), 1)
+            self._fifo = np.concatenate([self._fifo, self._down(self.downlink.read(n, now))])
+        if self._fifo.size < frames:
+            self._fifo = np.concatenate([self._fifo, np.zeros(frames - self._fifo.size, dtype=np.float32)])
+        out, self._fifo = self._fifo[:frames].copy(), self._fifo[frames:]
+        return out
+
+    def _finished(self) -> None:
+        if not self._closing:
+            self.lost = True
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream.active) and not self.lost
+
+    def close(self) -> None:
+        global _open_streams
+        self._closing = True
+        try:
+            self._stream.abort(ignore_errors=True)
+            self._stream.close(ignore_errors=True)
+        finally:
+            with _open_lock:
+                if self._counted:
+                    _open_streams -= 1
+                    self._counted = False
+
+
+def _channels(device: tuple[int | str | None, int | str | None]) -> tuple[int, int]:
+    """Mono where the device allows it; hw: devices that only do stereo get 2 (mixed down / duplicated)."""
+    ins = sd.query_devices(device[0], "input")
+    outs = sd.query_devices(device[1], "output")
+    in_ch = 1 if ins["max_input_channels"] >= 1 else 0
+    out_ch = 1 if outs["max_output_channels"] >= 1 else 0
+    if not in_ch or not out_ch:
+        raise ValueError(f"{ins['name']} / {outs['name']}: need a microphone and an earpiece")
+    name = f"{ins['name']} {outs['name']}"
+    if "(hw:" in name:  # raw hw PCMs take only the channel counts the card has
+        in_ch, out_ch = int(ins["max_input_channels"]), int(outs["max_output_channels"])
+        in_ch, out_ch = min(in_ch, 2), min(out_ch, 2)
+    return in_ch, out_ch
+
+
+def _name(device: int | str | None, kind: str) -> str:
+    try:
+        return str(sd.query_devices(device, kind)["name"])
+    except Exception:  # noqa: BLE001 - only for display
+        return str(device)
