@@ -40,3 +40,64 @@ class PhoneSettings:
         for name in ("reject_code", "busy_code", "dnd_code"):
             if not 400 <= getattr(self, name) <= 699:
                 raise ValueError(f"{name} must be a SIP final failure code (400-699)")
+
+
+# --- from the config file ([dialplan] + the free-form [phone] table) ---------------------------------
+
+_NUMBERS: dict[str, tuple[type, float, float]] = {
+    "reject_code": (int, 400, 699), "busy_code": (int, 400, 699), "dnd_code": (int, 400, 699),
+    "mute_window": (float, 0.0, 5.0), "led_echo_window": (float, 0.0, 5.0),
+    "volume": (int, 0, 100), "ring_volume": (int, 0, 100), "volume_step": (int, 1, 50),
+}
+_FLAGS = ("call_waiting", "call_timer")
+_FEATURES = ("redial", "dnd_on", "dnd_off", "dnd_toggle", "blind_transfer")
+APPLIANCE_KEYS = {"country": "us", "echo_number": None}  # read by the app (tones, echo test), not the Phone
+
+
+def settings_from_config(dialplan: object, phone: dict[str, object], where: str = "config"
+                         ) -> tuple[PhoneSettings, dict[str, object]]:
+    """Build PhoneSettings from config.DialplanConfig and the [phone] table; returns (settings, app keys).
+
+    Raises ValueError with "[phone] key: why" for a bad value (the app turns it into one error line).
+    """
+    from usbphone.phone.dialplan import DialPlan, DialPlanError
+
+    kw: dict[str, object] = {
+        "inter_digit_timeout": float(getattr(dialplan, "interdigit_timeout", 4.0)),
+        "send_key": getattr(dialplan, "send_key", "#"),
+        "digit_map": tuple(getattr(dialplan, "digit_maps", ())),
+    }
+    app = dict(APPLIANCE_KEYS)
+    features: dict[str, str] = {}
+    for key, value in phone.items():
+        if key in _NUMBERS:
+            kind, low, high = _NUMBERS[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and
+                                                                                 not isinstance(value, int)):
+                raise ValueError(f"{where}: [phone] {key}: expected {kind.__name__}, got {value!r}")
+            if not low <= value <= high:
+                raise ValueError(f"{where}: [phone] {key}: {value} is out of range {low:g}..{high:g}")
+            kw[key] = kind(value)
+        elif key in _FLAGS:
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}: [phone] {key}: expected true or false, got {value!r}")
+            kw[key] = value
+        elif key in _FEATURES or key in ("ring_cadence",) or key in APPLIANCE_KEYS:
+            if not isinstance(value, str):
+                raise ValueError(f"{where}: [phone] {key}: expected a string, got {value!r}")
+            if key in _FEATURES:
+                features[key] = value
+            elif key == "ring_cadence":
+                kw[key] = value
+            else:
+                app[key] = value
+        else:
+            known = sorted([*_NUMBERS, *_FLAGS, *_FEATURES, "ring_cadence", *APPLIANCE_KEYS])
+            raise ValueError(f"{where}: [phone] {key}: unknown key (known: {', '.join(known)})")
+    kw["features"] = FeatureCodes(**features)
+    try:
+        settings = PhoneSettings(**kw)  # type: ignore[arg-type]
+        DialPlan(settings.digit_map, settings.features)
+    except DialPlanError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return settings, app

@@ -1,0 +1,375 @@
+"""The appliance: wires a handset, the Phone, the call core, the echo test and the event log in one loop.
+
+One queue. Everything that happens elsewhere only enqueues: device reader threads (HandsetEvents), pjsua's
+thread (CallEvents), the udev monitor (HotplugNotices), the terminal handset, the signal watcher (Quit).
+The main thread owns the Phone and the CallCore (pjsua2 calls happen only here) and blocks on
+``queue.get(timeout=until the Phone's next deadline)``, so an idle phone wakes for nothing.
+
+Handset choice: ``--replay TRACE`` (the trace is the handset, with its timing; the app quits a few seconds
+after it ends), else the first attached handset udev reports, else the terminal as a virtual handset,
+else (no TTY) a notice and a wait for a device. Edit this module when the wiring changes; behaviour belongs
+in usbphone/phone/, SIP in usbphone/sip/, devices in usbphone/hid/.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TextIO
+
+from usbphone import __version__
+from usbphone.config import Config
+from usbphone.drivers.base import Capabilities
+from usbphone.errors import UserError
+from usbphone.eventlog import EventLog
+from usbphone.events import CallCommand, CallEvent, HandsetCommand, HandsetEvent
+from usbphone.phone import Action, Phone
+from usbphone.phone.settings import settings_from_config
+
+log = logging.getLogger("usbphone.app")
+
+REPLAY_GRACE_S = 3.0  # after a replayed trace ends: let the last hang-up finish, then exit
+
+
+@dataclass(frozen=True)
+class Quit:
+    reason: str
+
+
+class Handset(Protocol):
+    """What the app needs from a handset (a DeviceRunner-driven device or the virtual one)."""
+
+    name: str
+
+    def send(self, cmd: HandsetCommand) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class DeviceHandset:
+    """A real (or replayed) device behind a DeviceRunner."""
+
+    def __init__(self, runner: Any, caps: Capabilities, name: str, key: str = "") -> None:
+        self.runner, self.caps, self.name, self.key = runner, caps, name, key
+
+    def send(self, cmd: HandsetCommand) -> None:
+        try:
+            self.runner.send(cmd)
+        except UserError as exc:  # TransportError: the device went away mid-write
+            log.warning("%s: %s", self.name, exc)
+
+    def stop(self) -> None:
+        self.runner.stop()
+
+
+class App:
+    """``App(config, ...).run()`` is `usbphone run`."""
+
+    def __init__(self, config: Config, *, bind: str | None = None, replay: str | None = None,
+                 log_json: str | None = None, out: TextIO | None = None, stdin: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.bind = bind
+        self.replay_path = replay
+        self.out = out or sys.stdout
+        self.stdin = stdin or sys.stdin
+        self.clock = clock
+        self.q: queue.Queue[Any] = queue.Queue()
+        self.log = EventLog(log_json)
+        try:
+            self.settings, appkeys = settings_from_config(config.dialplan, config.extra.get("phone", {}),
+                                                          config.path or "config")
+        except ValueError as exc:
+            raise UserError(str(exc), exit_code=2) from None
+        self.country = str(appkeys["country"])
+        echo = appkeys["echo_number"]
+        self.echo_number = ("600" if not config.registrar_mode else "") if echo is None else str(echo)
+        self.routes: dict[str, str] = {}
+        self.core: Any = None
+        self.echo: Any = None
+        self.hotplug: Any = None
+        self.handset: Handset | None = None
+        self.virtual: Any = None
+        self.phone = Phone(self.settings, Capabilities(hook=True))
+        self.volumes: dict[str, tuple[int, int]] = {}
+        self.replay_transport: Any = None
+        self._stop = False
+
+    # -- the whole life ----------------------------------------------------------------------------
+    def run(self) -> int:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        threading.Thread(target=self._watch_signals, name="signals", daemon=True).start()
+        try:
+            self._start()
+            self._loop()
+        finally:
+            self._shutdown()
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        return 0
+
+    def _watch_signals(self) -> None:
+        sig = signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        self.q.put(Quit(signal.Signals(sig).name))
+
+    def _start(self) -> None:
+        from usbphone.sip.core import CallCore
+
+        self.log.status("start", version=__version__)
+        if self.replay_path:
+            handset_note = self._open_replay()  # parse the trace first: a bad one fails before SIP starts
+        else:
+            handset_note = ""
+        if self.echo_number:
+            self._start_echo()
+        self.core = CallCore(self.config, self.q.put, bind=self.bind, audio=self._audio())
+        self.core.start()
+        if not self.replay_path:
+            handset_note = self._find_handset()
+        self._print_status(handset_note)
+        if self.replay_path:
+            self.handset.runner.start()  # type: ignore[union-attr]
+            threading.Thread(target=self._replay_watch, name="replay-end", daemon=True).start()
+
+    def _audio(self) -> Any:
+        """The audio bridge (usbphone/sip/audio.py) when it is available; None = tones are only logged."""
+        try:
+            from usbphone.sip import audio  # noqa: F401
+        except ImportError:
+            return None
+        factory = getattr(audio, "bridge_for_app", None)
+        return factory(self.config, self.country) if factory is not None else None
+
+    # -- handsets ------------------------------------------------------------------------------------
+    def _open_replay(self) -> str:
+        from usbphone.hid.open import device_info_from_trace, select_driver
+        from usbphone.hid.replay import ReplayTransport
+        from usbphone.hid.runner import DeviceRunner
+        from usbphone.hid.trace import load_trace
+
+        trace = load_trace(self.replay_path)  # type: ignore[arg-type]
+        dev = device_info_from_trace(trace)
+        profile, driver = select_driver(dev)
+        transport = ReplayTransport(trace)
+        runner = DeviceRunner(driver, transport, self.q.put, name=profile.id if profile else dev.name)
+        self.replay_transport = transport
+        self._use_handset(DeviceHandset(runner, driver.capabilities(), dev.name or dev.id_text, "replay"))
+        prof = profile.id if profile else "generic HID telephony (from its report descriptor)"
+        return f"replay of {self.replay_path}: {dev.name or dev.id_text} [{prof}], {transport.duration:.1f} s"
+
+    def _replay_watch(self) -> None:
+        transport = self.replay_transport
+        transport.drained.wait(transport.duration + 60.0)
+        time.sleep(REPLAY_GRACE_S)
+        self.q.put(Quit("replay finished"))
+
+    def _find_handset(self) -> str:
+        note = self._start_hotplug()
+        while True:  # the monitor announced attached devices synchronously in start()
+            try:
+                item = self.q.get_nowait()
+            except queue.Empty:
+                break
+            self._dispatch(item)
+        if self.handset is not None:
+            return note
+        return self._start_virtual() + (f"; {note}" if note else "")
+
+    def _start_hotplug(self) -> str:
+        try:
+            from usbphone.hid.hotplug import HotplugMonitor
+            from usbphone.profiles.loader import load_profiles
+
+            self.hotplug = HotplugMonitor(load_profiles(), self.q.put)
+            self.hotplug.start()
+        except Exception as exc:  # noqa: BLE001 - no udev (containers): the phone still runs
+            self.hotplug = None
+            return f"no hotplug ({exc})"
+        return ""
+
+    def _start_virtual(self) -> str:
+        if not self.stdin.isatty():
+            return ("no USB handset attached and stdin is not a terminal, so no virtual handset: waiting for a "
+                    "handset to be plugged in (Ctrl-C or SIGTERM to stop)")
+        from usbphone.virtual_handset import VirtualHandset
+
+        virtual = VirtualHandset(self.q.put, lambda: self.q.put(Quit("q pressed")), stdin=self.stdin, out=self.out)
+        self.virtual = virtual
+        self._use_handset(virtual, virtual.capabilities())
+        return "virtual handset in this terminal (no USB handset attached)"
+
+    def _use_handset(self, handset: Any, caps: Capabilities | None = None) -> None:
+        self.handset = handset
+        self.phone = Phone(self.settings, caps or handset.caps)
+        key = getattr(handset, "key", "")
+        if key in self.volumes:
+            self.phone.volume, self.phone.ring_volume = self.volumes[key]
+        self._perform(self.phone.handle_handset(HandsetEvent("device", "attached"), self.clock()))
+
+    def _hotplug(self, notice: Any) -> None:
+        key = notice.identity.key
+        current = getattr(self.handset, "key", None)
+        if notice.action == "detached" and key == current:
+            self.volumes[key] = (self.phone.volume, self.phone.ring_volume)
+            self._perform(self.phone.handle_handset(HandsetEvent("device", "detached"), self.clock()))
+            self.handset.stop()  # type: ignore[union-attr]
+            self.handset = None
+            self.say(f"handset unplugged: {notice.found.info.name}")
+            if self.stdin.isatty() and self.virtual is None:
+                self.say(self._start_virtual())
+                self.virtual.start()
+        elif notice.action == "attached" and (self.handset is None or self.handset is self.virtual):
+            self._open_device(notice)
+
+    def _open_device(self, notice: Any) -> None:
+        from usbphone.hid.open import open_transport, select_driver
+        from usbphone.hid.runner import DeviceRunner
+
+        found = notice.found
+        if not found.may_open:
+            self.say(f"found {found.info.name} ({found.info.id_text}) but cannot open {found.info.path}: "
+                     f"{found.access}")
+            return
+        try:
+            profile, driver = select_driver(found.info)
+            transport = open_transport(found.info, profile, driver)
+            runner = DeviceRunner(driver, transport, self.q.put, name=found.info.name)
+            runner.start()
+        except UserError as exc:
+            self.say(f"cannot use {found.info.name}: {exc}")
+            return
+        if self.virtual is not None:
+            self.virtual.stop()
+            self.virtual = None
+        name = f"{found.info.name} ({found.info.id_text}) [{profile.id if profile else 'generic HID telephony'}]"
+        self._use_handset(DeviceHandset(runner, driver.capabilities(), name, notice.identity.key))
+        self.say(f"handset: {name}")
+
+    # -- echo test -----------------------------------------------------------------------------------
+    def _start_echo(self) -> None:
+        from usbphone.echo import EchoService
+
+        self.echo = EchoService(user=self.echo_number)
+        try:
+            self.routes[self.echo_number] = self.echo.start()
+        except UserError as exc:
+            self.echo = None
+            self.say(f"warning: {exc}; dialling {self.echo_number} goes to the SIP network")
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        if self.virtual is not None:
+            self.virtual.start()
+        while not self._stop:
+            deadline = self.phone.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            try:
+                item = self.q.get(timeout=timeout)
+            except queue.Empty:
+                self._perform(self.phone.tick(self.clock()))
+                continue
+            self._dispatch(item)
+
+    def _dispatch(self, item: Any) -> None:
+        now = self.clock()
+        if isinstance(item, HandsetEvent):
+            self.log.write(item)
+            if item.kind == "device" and item.value in ("detached", "error") and item.message:
+                self.say(f"handset: {item.value}: {item.message}")
+            self._perform(self.phone.handle_handset(item, now))
+        elif isinstance(item, CallEvent):
+            self.log.write(item)
+            self._note_call_event(item)
+            self._perform(self.phone.handle_call(item, now))
+        elif isinstance(item, Quit):
+            self._stop = True
+            self.log.status("quit", reason=item.reason)
+        else:
+            self._hotplug(item)
+        if self.phone.next_deadline() is not None:
+            self._perform(self.phone.tick(self.clock()))
+
+    def _perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, HandsetCommand):
+                self.log.write(action)
+                if self.handset is not None:
+                    self.handset.send(action)
+            else:
+                self._call(action)
+
+    def _call(self, cmd: CallCommand) -> None:
+        if cmd.kind == "dial" and cmd.target in self.routes:
+            cmd = replace(cmd, target=self.routes[cmd.target])
+        self.log.write(cmd)
+        try:
+            result = self.core.execute(cmd)
+            error = ""
+        except UserError as exc:
+            result, error = None, str(exc)
+            self.log.status("call_command_failed", command=cmd.kind, error=error)
+            if cmd.kind in ("dial", "transfer_blind", "transfer_attended"):
+                self.say(f"{cmd.kind}: {error}")
+        if cmd.kind == "dial":
+            self._perform(self.phone.dial_result(result, self.clock(), error))
+
+    def _note_call_event(self, ev: CallEvent) -> None:
+        if ev.kind == "registration":
+            self.say(f"account: {ev.value}" + (f" ({ev.code} {ev.reason})" if ev.code else ""))
+        elif ev.kind == "incoming":
+            self.say(f"incoming call from {ev.remote_name or ev.remote_number or 'unknown'}")
+
+    # -- output ----------------------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        if self.virtual is not None and self.virtual._thread is not None:
+            self.virtual.message(text)
+        else:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def _print_status(self, handset_note: str) -> None:
+        cfg = self.config
+        lines = [f"usbphone {__version__} - ready"]
+        lines.append(f"  config:   {cfg.path or 'none (built-in defaults)'}")
+        if cfg.registrar_mode:
+            for acc in cfg.accounts:
+                what = f"registering with {acc.registrar}" if acc.registers else "no registrar"
+                lines.append(f"  account:  {acc.name}: {acc.user}@{acc.sip_domain or '-'} ({what})")
+        else:
+            lines.append("  account:  no registrar: direct SIP calls (dial user@host or sip: URIs)")
+        lines.append(f"  SIP:      listening on {self.core.local_address} (udp)")
+        if self.core.notice:
+            lines.append(f"            {self.core.notice}")
+        lines.append(f"  handset:  {handset_note or self.handset.name}")  # type: ignore[union-attr]
+        if self.echo_number and self.echo is not None:
+            lines.append(f"  echo:     dial {self.echo_number} for the echo test ({self.routes[self.echo_number]})")
+        lines.append("  dial:     lift the handset, dial, # sends (or wait "
+                     f"{self.settings.inter_digit_timeout:g} s); hang up to end. Ctrl-C quits.")
+        self.say("\n".join(lines))
+        self.log.status("ready", sip=self.core.local_address, handset=handset_note, echo=self.routes)
+
+    # -- the end ----------------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        now = self.clock()
+        if self.core is not None and self.core.started:
+            self._perform(self.phone.handle_handset(HandsetEvent("device", "detached"), now))
+        for part in (self.virtual, self.handset):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception as exc:  # noqa: BLE001 - keep shutting down
+                    log.warning("stopping %s failed: %s", getattr(part, "name", part), exc)
+        self.virtual = None
+        if self.hotplug is not None:
+            self.hotplug.stop()
+        if self.core is not None:
+            self.core.shutdown()
+        if self.echo is not None:
+            self.echo.stop()
+        self.log.status("stopped")
+        self.log.close()
