@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
 import re
 import shlex
@@ -173,17 +174,28 @@ def test_exec_start_run_replays_a_call_under_the_unit_limits(open_tmp: Path) -> 
     help_run = subprocess.run([argv[0], "run", "--help"], capture_output=True, text=True, timeout=60)
     if help_run.returncode != 0 or "--replay" not in help_run.stdout:
         pytest.skip("`usbphone run --replay` is not available in this build yet")
-    traces = sorted(ROOT.glob("devices/*/traces/*.hid"))
+    traces = sorted(ROOT.glob("devices/*/traces/*dial*.hid")) or sorted(ROOT.glob("devices/*/traces/*.hid"))
     if not traces:
         pytest.skip("no trace in devices/ to replay")
+    golden = traces[0].with_suffix(".events")
     config = tmp_path / "config.toml"
     config.write_text('[sip]\nbind = "127.0.0.1:0"\ninbound_networks = ["loopback"]\n\n'
                       '[[account]]\nname = "t"\nuser = "alice"\ndomain = "127.0.0.1"\n'
                       f'password_file = "{tmp_path}/credentials/sip-password"\n')
     config.chmod(0o644)
-    cmd = [argv[0], "run", "--config", str(config), "--replay", str(traces[0])]
-    proc = _run_confined(tmp_path, cmd, timeout=120)
+    log = tmp_path / "state" / "events.jsonl"  # in the writable state directory (tmpfs inside the sandbox)
+    cmd = [*argv[:2], "--config", str(config), "--replay", str(traces[0]), "--log-json", str(log)]
+    script = f'{shlex.join(cmd)}; rc=$?; cat {shlex.quote(str(log))}; exit $rc'
+    proc = _run_confined(tmp_path, ["sh", "-c", script], timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "Traceback" not in out and "Permission denied" not in out
     assert "s3cret-password" not in out
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert any(r.get("status") == "ready" and r.get("sip", "").startswith("127.0.0.1:") for r in records), out
+    events = [f"{r['event']} {r['value']}" for r in records if r.get("kind") == "handset_event"]
+    if golden.exists():  # the replayed handset went through the app's whole event path
+        expected = [ln for ln in golden.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        assert events == expected, out[-3000:]
+    else:
+        assert events, out[-3000:]
