@@ -1,0 +1,93 @@
+"""The hidraw transport's own I/O (select + wake pipe), exercised on a FIFO standing in for /dev/hidrawN.
+
+A FIFO opened read/write behaves like a hidraw node for what this module does: select, read, write.
+The HIDIOCSFEATURE ioctl is not reachable this way (nor under umockdev); a FIFO answers it with ENOTTY.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from usbphone.drivers.base import OutputReport
+from usbphone.hid.hidraw import HidrawTransport, describe_access, sysfs_descriptor
+from usbphone.hid.transport import TransportError
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> str:
+    path = tmp_path / "hidraw9"
+    os.mkfifo(path)
+    return str(path)
+
+
+def test_write_then_read_numbered_and_unnumbered(fifo: str) -> None:
+    t = HidrawTransport(fifo, numbered=True)
+    t.open()
+    try:
+        t.write(OutputReport(b"\x02\x01\x00"))
+        assert t.read(1.0) == b"\x02\x01\x00"
+    finally:
+        t.close()
+    u = HidrawTransport(fifo, numbered=False)
+    u.open()
+    try:
+        u.write(OutputReport(b"\x20\x0f"))
+        assert u.read(1.0) == b"\x00\x20\x0f"  # hidraw ABI: report number 0 first for unnumbered devices
+    finally:
+        u.close()
+
+
+def test_read_timeout_returns_none(fifo: str) -> None:
+    t = HidrawTransport(fifo, numbered=True)
+    t.open()
+    start = time.monotonic()
+    assert t.read(0.1) is None
+    assert 0.08 <= time.monotonic() - start < 2.0
+    t.close()
+    assert t.read(0.1) is None  # closed: None at once, no error
+
+
+def test_close_unblocks_a_blocked_read(fifo: str) -> None:
+    t = HidrawTransport(fifo, numbered=True)
+    t.open()
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.append(t.read(None)))
+    reader.start()
+    time.sleep(0.2)
+    assert reader.is_alive()
+    start = time.monotonic()
+    t.close()
+    reader.join(5)
+    assert not reader.is_alive() and got == [None]
+    assert time.monotonic() - start < 1.0
+    t.close()  # idempotent
+
+
+def test_errors_are_one_sentence(fifo: str, tmp_path: Path) -> None:
+    with pytest.raises(TransportError, match="no such device") as err:
+        HidrawTransport(str(tmp_path / "hidraw77")).open()
+    assert err.value.gone
+    t = HidrawTransport(fifo, numbered=True)
+    with pytest.raises(TransportError, match="not open"):
+        t.write(OutputReport(b"\x01"))
+    t.open()
+    with pytest.raises(TransportError, match="write failed"):
+        t.write(OutputReport(b"\x01\x02", "feature"))
+    with pytest.raises(TransportError, match="cannot do a 'control' write"):
+        t.write(OutputReport(b"\x01", "control"))
+    t.close()
+
+
+def test_sysfs_descriptor_and_access(tmp_path: Path, fifo: str) -> None:
+    dev = tmp_path / "class" / "hidraw" / "hidraw9" / "device"
+    dev.mkdir(parents=True)
+    (dev / "report_descriptor").write_bytes(b"\x05\x0b")
+    assert sysfs_descriptor("/dev/hidraw9", str(tmp_path)) == b"\x05\x0b"
+    assert sysfs_descriptor("/dev/hidraw8", str(tmp_path)) == b""
+    assert describe_access(fifo) == "read/write ok"
+    assert "cannot stat" in describe_access(str(tmp_path / "nothing"))
