@@ -20,7 +20,7 @@ from usbphone.events import HandsetCommand, HandsetEvent
 from usbphone.hid.simulators.cm109 import CM109Simulator
 from usbphone.hid.simulators.recording import RecordingTransport, VirtualClock, pump
 from usbphone.hid.simulators.yealink import YealinkSimulator
-from usbphone.hid.trace import Trace
+from usbphone.hid.trace import Trace, TraceReport
 from usbphone.hid.transport import Transport
 from usbphone.profiles.loader import profile_by_id
 from usbphone.profiles.schema import DeviceInfo
@@ -133,6 +133,26 @@ def cm109_dial() -> tuple[Trace, list[HandsetEvent]]:
     return _run(CM109, sim, acts, 4.2, "CM109 phone, KIP1000 keymap: pickup 1 2 3 hangup, vol up, mute, buzzer")
 
 
+def hp_call() -> tuple[Trace, list[HandsetEvent]]:
+    """The HP handset reports by itself: the trace is its captured codes at times of our choosing."""
+    from usbphone.drivers import driver_class
+
+    profile = profile_by_id("hp-internet-handset")
+    driver = driver_class(profile.driver)(profile, DeviceInfo(vid=0x03F0, pid=0x1C07, name="HP Internet Handset"))
+    codes = [0x41, 0x17, 0x15, 0x17, 0x15, 0x07, 0x05, 0x33, 0x31, 0x47, 0x45, 0x43, 0x41, 0x40]
+    trace = Trace(name="Hewlett-Packard HP Internet Handset", phys="usb-sim-2/input3", bus=3, vid=0x03F0,
+                  pid=0x1C07, comments=["SYNTHETIC: HP Internet Handset: lift, 5 5 1 #, mute, red hangup, cradle",
+                                        "the codes are the captured ones (../shared/hid-data/raw/hp_internet-"
+                                        "handset_03f0-1c07.key-reports-and-lsusb.txt); sequence and times are ours"])
+    events: list[HandsetEvent] = []
+    for i, code in enumerate(codes):
+        report = bytes([0x00, code])
+        t = round(0.5 + 0.2 * i, 6)
+        trace.reports.append(TraceReport(t, report, "in"))
+        events += driver.decode(report, t)
+    return trace, events
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[], tuple[Trace, list[HandsetEvent]]]]] = {
     "yealink-usb-p1k/traces/p1k-dial": ("yealink", yealink_p1k_dial),
     "yealink-usb-p1k/traces/p4k-hook": ("yealink", yealink_p4k_hook),
@@ -140,6 +160,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[], tuple[Trace, list[HandsetEvent]]]]]
     "yealink-usb-p1k/traces/b3g-hook": ("yealink", yealink_b3g_hook),
     "yealink-usb-p1k/traces/p1kh-keys": ("yealink", yealink_p1kh_keys),
     "cm109-usb-phone/traces/kip1000-dial": ("cm109", cm109_dial),
+    "hp-internet-handset/traces/handset-call": ("hid_table", hp_call),
 }
 
 
