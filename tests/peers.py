@@ -6,7 +6,7 @@ test (``require()``), so the suite still runs where a peer is not installed. Use
 
     from peers import Sipp, Kamailio, Baresip, Capture, PjPeer, free_port   # (pytest pythonpath = tests)
 
-    uas = Sipp.uas(tmp_path, "uas_busy.xml")          # scenario from tests/sip/scenarios/ (or sn="uas")
+    uas = Sipp.uas(tmp_path, "uas_reject.xml", values={"code": "486", "reason": "Busy Here"})
     ...                                                # make the call to uas.uri("100")
     assert uas.wait() == 0                             # SIPp exit 0 = every call passed its scenario
 
@@ -143,22 +143,37 @@ class Sipp(Proc):
                 "-timeout_error"]
         super().__init__(argv, tmp / f"{name}-{port}.log", cwd=tmp)
 
+    @staticmethod
+    def scenario(tmp: Path, name: str, values: dict[str, str] | None) -> list[str]:
+        """``-sf FILE`` for tests/sip/scenarios/NAME with ``@key@`` placeholders filled in from ``values``.
+
+        (SIPp checks response codes when it parses the file, so its own ``-key`` cannot set them.)
+        """
+        text = (SCENARIOS / name).read_text()
+        for key, value in (values or {}).items():
+            text = text.replace(f"@{key}@", value)
+        path = tmp / f"{name[:-4]}-{time.monotonic_ns()}.xml"
+        path.write_text(text)
+        return ["-sf", str(path)]
+
     @classmethod
     def uas(cls, tmp: Path, scenario: str = "", sn: str = "uas", calls: int = 1, host: str = HOST,
-            extra: list[str] | None = None) -> Sipp:
+            extra: list[str] | None = None, values: dict[str, str] | None = None) -> Sipp:
         """A UAS answering ``calls`` calls with tests/sip/scenarios/``scenario`` (or built-in ``sn``)."""
         port = free_port(host=host)
-        scen = ["-sf", str(SCENARIOS / scenario)] if scenario else ["-sn", sn]
+        scen = cls.scenario(tmp, scenario, values) if scenario else ["-sn", sn]
         s = cls(tmp, [*scen, "-m", str(calls), "-rtp_echo", *(extra or [])], scenario or sn, port, host)
         wait_for(lambda: udp_bound(port, host) or s.p.poll() is not None, 10, what="sipp to bind")
+        assert s.p.poll() is None, f"sipp exited at start:\n{s.log()[-2000:]}"
         return s
 
     @classmethod
     def uac(cls, tmp: Path, target: str, scenario: str = "", sn: str = "uac", calls: int = 1,
-            host: str = HOST, service: str = "usbphone", extra: list[str] | None = None) -> Sipp:
+            host: str = HOST, service: str = "usbphone", extra: list[str] | None = None,
+            values: dict[str, str] | None = None) -> Sipp:
         """A UAC calling ``target`` ("127.0.0.1:PORT") ``calls`` times."""
         port = free_port(host=host)
-        scen = ["-sf", str(SCENARIOS / scenario)] if scenario else ["-sn", sn]
+        scen = cls.scenario(tmp, scenario, values) if scenario else ["-sn", sn]
         return cls(tmp, [target, *scen, "-m", str(calls), "-s", service, *(extra or [])],
                    scenario or sn, port, host)
 

@@ -30,7 +30,7 @@ from usbphone.sip import pjconfig
 from usbphone.sip.bind import BindAddress, BindError, choose, parse_bind
 from usbphone.sip.callbacks import SipAccount, SipBuddy, SipCall
 from usbphone.sip.inbound import InboundPolicy
-from usbphone.sip.uri import to_uri
+from usbphone.sip.uri import DialError, to_uri
 
 log = logging.getLogger("usbphone.sip")
 
@@ -270,6 +270,8 @@ class CallCore:
             return handler(command)
         except pj.Error as exc:
             raise CallError(f"{command.kind} failed: {exc.reason} ({exc.status})") from None
+        except DialError as exc:
+            raise CallError(str(exc)) from None
 
     def _reap(self) -> None:
         with self._lock:

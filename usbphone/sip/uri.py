@@ -1,7 +1,7 @@
 """SIP URIs: what the user dialled -> a request URI; a remote URI -> caller ID (pure Python, no pjsua2).
 
-Digits (0-9 * # +) become ``sip:DIGITS@DOMAIN`` with the account's domain (or [dialplan] domain);
-``user@host`` and bare hosts get ``sip:``; ``sip:``/``sips:`` URIs pass through. Edit for new dial rules.
+Digits (0-9 * # +) and, when a domain is known, bare user names (no dot) become ``sip:X@DOMAIN`` with the
+account's domain (or [dialplan] domain); ``user@host`` and hosts get ``sip:``; ``sip:``/``sips:`` URIs pass through. Edit for new dial rules.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from usbphone.errors import UserError
 
 _DIGITS = re.compile(r"^\+?[0-9*#]+$")
 _HOSTLIKE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d+)?$")
+_USER = re.compile(r"^[A-Za-z0-9_+-]+$")
 _NAME_ADDR = re.compile(r'^\s*(?:"(?P<q>(?:[^"\\]|\\.)*)"|(?P<t>[^<"]*?))\s*<(?P<uri>[^>]*)>')
 
 
@@ -29,7 +30,7 @@ def to_uri(target: str, domain: str = "", transport: str = "udp") -> str:
     suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
     if "@" in t:
         return f"sip:{t}{suffix}"
-    if _DIGITS.match(t):
+    if _DIGITS.match(t) or (domain and _USER.match(t)):
         if not domain:
             raise DialError(f"cannot dial {t}: no domain to dial numbers in (set 'domain' in an [[account]] "
                             "or [dialplan], or dial user@host / a sip: URI)")
