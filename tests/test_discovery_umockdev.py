@@ -92,3 +92,22 @@ def test_record_writes_a_trace_that_replays(tmp_path: Path) -> None:
     assert [r.t for r in trace.inputs] == sorted(r.t for r in trace.inputs)
     replay = subprocess.run(usbphone_cmd() + ["replay", str(out)], capture_output=True, text=True, timeout=60)
     assert replay.stdout.split("\n")[:-1] == ["hook off", "key 2", "key_up 2", "hook on"]
+
+
+def test_send_writes_the_whole_output_report_to_the_node(tmp_path: Path) -> None:
+    dev = FakeUsbDevice(vid=0x0B0E, pid=0x0307, product="Test GN Headset", serial="A1", descriptor=GN)
+    (tmp_path / "dev.umockdev").write_text(dev.description())
+    # the script says what the device must receive: report id 2, LED Off-Hook bit (b0), nothing else
+    (tmp_path / "hidraw0.script").write_bytes(b"w 0 " + caret(bytes([2, 1, 0])) + b"\n")
+    cmd = ["umockdev-run", "-d", str(tmp_path / "dev.umockdev"), "-s",
+           f"/dev/hidraw0={tmp_path / 'hidraw0.script'}", "--"] + usbphone_cmd()
+    res = subprocess.run(cmd + ["send", "/dev/hidraw0", "led", "off_hook", "on", "--json"], capture_output=True,
+                         text=True, timeout=60, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"report": "02 01 00", "transport": "hidraw"}
+    bad = tmp_path / "bad.script"
+    bad.write_bytes(b"w 0 " + caret(bytes([2, 4, 0])) + b"\n")  # expects LED Ring instead
+    cmd[4] = f"/dev/hidraw0={bad}"
+    res = subprocess.run(cmd + ["send", "/dev/hidraw0", "led", "off_hook", "on"], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert res.returncode != 0  # umockdev rejects a write the script does not expect
