@@ -40,6 +40,7 @@ class FakeUsbDevice:
     sound_card: int | None = None
     devnum: int = 2
     descriptor: bytes = b""  # report descriptor of the hid device (sysfs report_descriptor)
+    power: str = "auto"  # power/control of the USB device: "auto" = autosuspend allowed, "on" = never
 
     @property
     def usb_syspath(self) -> str:
@@ -80,7 +81,7 @@ class FakeUsbDevice:
              f"E: DEVNAME=/dev/bus/usb/001/{self.devnum:03d}", "E: DEVTYPE=usb_device", "E: SUBSYSTEM=usb",
              "E: BUSNUM=001", f"E: DEVNUM={self.devnum:03d}", f"E: PRODUCT={self.vid:x}/{self.pid:x}/100",
              f"A: idVendor={self.vid:04x}", f"A: idProduct={self.pid:04x}", f"A: serial={self.serial}",
-             f"A: product={self.product}", "A: busnum=1", f"A: devnum={self.devnum}", "A: power/control=auto"],
+             f"A: product={self.product}", "A: busnum=1", f"A: devnum={self.devnum}", f"A: power/control={self.power}"],
             [f"P: {self.interface_syspath}", "E: DEVTYPE=usb_interface", "E: SUBSYSTEM=usb",
              f"A: bInterfaceNumber={self.interface:02x}", "A: bInterfaceClass=03"]
             + ([f"L: driver=../../../../../../bus/usb/drivers/{self.driver}"] if self.driver else []),
