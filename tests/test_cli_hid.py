@@ -129,3 +129,11 @@ def test_profile_option(made: Path) -> None:
     assert res.returncode == 2 and "no profile named 'nope'" in res.stderr
     res = usbphone("replay", str(made / "poly_blackwire_c5220.hid"), "--profile", "jabra-gn")
     assert res.returncode == 0 and res.stdout.startswith("hook off\n")
+
+
+def test_unparsable_descriptor_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.hid"
+    path.write_text("R: 5 97 ff ff ff 7f\nI: 3 1209 0001\nE: 000000.000000 1 00\n")
+    res = usbphone("replay", str(path))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert f"{path}: its report descriptor (the R: line" in res.stderr and "Report Count" in res.stderr

@@ -95,3 +95,13 @@ def test_write_preserves_other_bits() -> None:
     (mute,) = desc.find("output", 0x08, 0x09)
     mute.write(buf, 1)
     assert buf == bytearray([3, 0b0000_1111])
+
+
+@pytest.mark.parametrize("raw,what", [
+    (bytes([0x97, 0xFF, 0xFF, 0xFF, 0x7F]), "Report Count"),
+    (bytes([0x76, 0x00, 0x10]), "Report Size"),
+    (bytes([0x19, 0x00, 0x2B, 0xFF, 0xFF, 0xFF, 0x00]), "Usage Minimum/Maximum"),
+])
+def test_absurd_sizes_are_refused_before_parsing(raw: bytes, what: str) -> None:
+    with pytest.raises(DescriptorError, match=what):
+        parse_descriptor(raw)

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from usbphone.errors import UserError
 from usbphone.events import HandsetEvent
 from usbphone.hid.open import device_info_from_trace, select_driver
 from usbphone.hid.replay import ReplayTransport
@@ -44,8 +45,10 @@ def replay_events(path: str, profile: str | None = None, realtime: bool = False)
     runner = DeviceRunner(driver, transport, events.append, clock=transport.clock, name=prof.id if prof else "")
     runner.start()
     bound = 30.0 + (transport.duration * 1.5 if realtime else len(trace.inputs) * 0.01)
-    transport.drained.wait(bound)
+    finished = transport.drained.wait(bound)
     runner.stop()  # a driver failure already arrived as a `device error` event
+    if not finished:
+        raise UserError(f"{path}: replay did not finish within {bound:.0f} s ({transport.remaining} reports left)")
     return events, note
 
 

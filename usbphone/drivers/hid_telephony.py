@@ -106,7 +106,8 @@ class HidTelephonyDriver(Driver):
         try:
             self.descriptor: Descriptor | None = parse_descriptor(device.descriptor) if device.descriptor else None
         except DescriptorError as exc:
-            raise ProfileError(f"{device.id_text} {device.name}: {exc}") from None
+            where = device.path or f"{device.id_text} {device.name!r}"
+            raise ProfileError(f"{where}: its report descriptor (the R: line of a trace) is unusable: {exc}") from None
         self.opt = {k: v[0] for k, v in OPTION_CHOICES.items()} | {"consumer_volume": True} | self.options
         self.controls: dict[int, list[_Control]] = {}
         self.outputs: dict[str, list[Field]] = {}  # led name or "ringer" -> fields

@@ -188,10 +188,39 @@ def _convert_field(kind: str, hf: object) -> Field:
     )
 
 
+# The kernel refuses descriptors past these (source: linux include/linux/hid.h HID_MAX_USAGES,
+# drivers/hid/hid-core.c "invalid report_size"); checking first keeps garbage from making hid-tools build
+# millions of fields.
+MAX_COUNT = 12288
+MAX_SIZE = 256
+
+
+def _check_limits(raw: bytes) -> None:
+    i, usage_min = 0, 0
+    while i < len(raw):
+        prefix = raw[i]
+        if prefix == 0xFE:  # long item: skip its data (HID 1.11 §6.2.2.3)
+            i += 3 + (raw[i + 1] if i + 1 < len(raw) else 0)
+            continue
+        n = (0, 1, 2, 4)[prefix & 3]
+        value = int.from_bytes(raw[i + 1 : i + 1 + n], "little")
+        tag = prefix & 0xFC
+        if tag == 0x94 and value > MAX_COUNT:
+            raise DescriptorError(f"Report Count {value} at byte {i} is over the kernel's limit {MAX_COUNT}")
+        if tag == 0x74 and value > MAX_SIZE:
+            raise DescriptorError(f"Report Size {value} at byte {i} is over the kernel's limit {MAX_SIZE}")
+        if tag == 0x18:
+            usage_min = value
+        if tag == 0x28 and value - usage_min > MAX_COUNT:
+            raise DescriptorError(f"Usage Minimum/Maximum range at byte {i} is over {MAX_COUNT} usages")
+        i += 1 + n
+
+
 def parse_descriptor(raw: bytes) -> Descriptor:
     """Parse report-descriptor bytes; raises DescriptorError with a readable reason."""
     if not raw:
         raise DescriptorError("empty report descriptor")
+    _check_limits(raw)
     from hidtools.hid import ReportDescriptor  # the only hidtools import in usbphone
 
     try:
