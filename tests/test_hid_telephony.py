@@ -180,3 +180,33 @@ def test_bad_quirk_names_the_quirk() -> None:
         HidTelephonyDriver.validate_quirks({"repeat_suppress_ms": -5}, "where")
     with pytest.raises(ProfileError, match="'wobble'"):
         HidTelephonyDriver.validate_quirks({"wobble": 1}, "where")
+
+
+def test_mutated_descriptors_and_reports_never_raise_anything_else() -> None:
+    import random
+
+    from hid_data import DESCRIPTORS
+
+    from usbphone.hid.descriptor import DescriptorError
+
+    blobs = [p.read_bytes() for p in sorted(DESCRIPTORS.glob("*.rdesc.bin"))]
+    if not blobs:
+        pytest.skip("../shared/hid-data/descriptors not present")
+    rng = random.Random(20261127)
+    parsed = 0
+    for _ in range(400):
+        raw = bytearray(rng.choice(blobs))
+        for _ in range(rng.randint(1, 4)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        try:
+            drv = HidTelephonyDriver(None, DeviceInfo(descriptor=bytes(raw)))
+        except ProfileError as exc:
+            assert isinstance(exc.__context__, DescriptorError | type(None))
+            continue
+        parsed += 1
+        for _ in range(10):
+            drv.decode(bytes(rng.randrange(256) for _ in range(rng.randint(0, 16))), 0.0)
+        drv.capabilities()
+        send(drv, "led mute on")
+        send(drv, "ring on")
+    assert parsed > 50
