@@ -23,6 +23,7 @@ from usbphone.hid.trace import Trace
 from usbphone.hid.transport import Transport
 from usbphone.profiles import DeviceInfo, Profile, match_profile
 from usbphone.profiles.loader import load_profiles, profile_by_id
+from usbphone.profiles.schema import ProfileError
 
 GENERIC_DRIVER = "hid_telephony"
 
@@ -55,20 +56,24 @@ def device_info_from_trace(trace: Trace) -> DeviceInfo:
 def select_driver(
     dev: DeviceInfo, profile_name: str | None = None, profiles: list[Profile] | None = None
 ) -> tuple[Profile | None, Driver]:
-    """(profile or None, driver) for ``dev``; ``profile_name`` forces a profile by its id."""
+    """(profile or None, driver) for ``dev``; ``profile_name`` forces a profile by its id.
+
+    Raises UserError (exit code 2) when no driver can take the device; ProfileError for a bad profile.
+    """
     if profile_name:
         profile: Profile | None = profile_by_id(profile_name, profiles)
     else:
         profile = match_profile(dev, profiles if profiles is not None else load_profiles())
-    if profile is not None:
-        return profile, driver_class(profile.driver)(profile, dev)
-    if not dev.descriptor:
+    if profile is None and not dev.descriptor:
         raise UserError(
             f"no profile matches {dev.id_text} {dev.name!r} and it has no report descriptor to fall back on; "
             "add a profile (see devices/README.md)",
             exit_code=2,
         )
-    return None, driver_class(GENERIC_DRIVER)(None, dev)
+    try:
+        return profile, driver_class(profile.driver if profile else GENERIC_DRIVER)(profile, dev)
+    except ProfileError as exc:  # e.g. an unparsable report descriptor: the device, not the code, is at fault
+        raise UserError(str(exc), exit_code=2) from None
 
 
 def transport_name(profile: Profile | None) -> str:
