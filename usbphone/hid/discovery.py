@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from usbphone.hid.descriptor import usage_pages
 from usbphone.hid.hidraw import describe_access
@@ -58,7 +59,7 @@ def _hid_info(dev: object) -> DeviceInfo | None:
         number = iface.attributes.get("bInterfaceNumber")
         interface = _hex(number.decode() if isinstance(number, bytes) else number) if number else None
     try:
-        descriptor = open(os.path.join(hid.sys_path, "report_descriptor"), "rb").read()
+        descriptor = Path(hid.sys_path, "report_descriptor").read_bytes()
     except OSError:
         descriptor = b""
     return DeviceInfo(
