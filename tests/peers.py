@@ -114,6 +114,8 @@ class Proc:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        if not hasattr(self, "p"):  # never started
+            return
         if self.p.poll() is None:
             try:
                 os.killpg(self.p.pid, signal.SIGTERM)  # own session: also its children (kamailio forks)

@@ -1,0 +1,103 @@
+"""Registration and registered calls through a real Kamailio (digest auth), and the inbound-call gate."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.peers
+
+USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
+
+
+def account(kam, user: str, password: str | None = None, transport: str = "udp") -> str:
+    registrar = kam.uri + (";transport=tcp" if transport == "tcp" else "")
+    return f"""[[account]]
+name = "{user}"
+user = "{user}"
+display_name = "{user.title()}"
+registrar = "{registrar}"
+password = "{USERS[user] if password is None else password}"
+transport = "{transport}"
+"""
+
+
+def test_register_ok(make_core, kamailio):
+    kam = kamailio(USERS)
+    dut = make_core(account(kam, "alice"))
+    ev = dut.wait("registration")
+    assert (ev.value, ev.code, ev.extra["account"]) == ("registered", 200, "alice")
+    assert ev.extra["expires"] > 0
+    assert kam.count("REGISTER alice: saved") == 1
+
+
+def test_register_over_tcp(make_core, kamailio):
+    kam = kamailio(USERS)
+    dut = make_core(account(kam, "alice", transport="tcp"))
+    ev = dut.wait("registration")
+    assert (ev.value, ev.code) == ("registered", 200)
+    assert "transport=tcp" in kam.log().lower()
+
+
+def test_wrong_password_fails_clearly_without_retry_storm(make_core, kamailio):
+    kam = kamailio(USERS)
+    dut = make_core(account(kam, "alice", password="wrong"))
+    ev = dut.wait("registration")
+    assert ev.value == "failed" and ev.code in (401, 403), ev
+    later = dut.drain(4.0)
+    assert not [e for e in later if e.kind == "registration"], later
+    # one unauthenticated REGISTER + one with the wrong digest: both challenged, then silence
+    assert kam.count("REGISTER alice: challenge") <= 2
+    assert kam.count("REGISTER alice: saved") == 0
+
+
+def test_call_between_two_registered_accounts(make_core, kamailio, pjpeer):
+    kam = kamailio(USERS)
+    bob = pjpeer(account(kam, "bob"), name="bob")
+    assert bob.event("registration")["value"] == "registered"
+    dut = make_core(account(kam, "alice"))
+    dut.wait("registration", value="registered")
+    cid = dut.run("dial", target="bob")  # digits/user names dial in the account's domain
+    inc = bob.event("incoming")
+    assert (inc["remote_number"], inc["remote_name"]) == ("alice", "Alice")
+    bob.send({"kind": "answer", "call_id": inc["call_id"]})
+    conn = dut.wait("connected", call_id=cid)
+    assert conn.remote_number == "bob"
+    dut.run("dtmf", call_id=cid, digits="42")
+    assert bob.event("dtmf")["value"] == "4"
+    assert bob.event("dtmf")["value"] == "2"
+    bob.send({"kind": "hangup", "call_id": inc["call_id"]})
+    assert dut.wait("ended", call_id=cid).extra["by"] == "remote"
+    assert kam.count("INVITE from alice: proxy challenge") == 1
+
+
+def test_registered_phone_refuses_invites_not_from_its_registrar(make_core, kamailio, sipp_uac):
+    kam = kamailio(USERS)
+    dut = make_core(account(kam, "alice"))
+    dut.wait("registration", value="registered")
+    # a "SIP scanner" on another address calls the phone directly: 403, and it never rings
+    scanner = sipp_uac(dut.address, "uac_refused.xml", host="127.0.0.2", values={"code": "403"})
+    assert scanner.wait() == 0, scanner.log()
+    assert not [e for e in dut.drain(0.5) if e.kind == "incoming"]
+
+
+def test_no_registrar_mode_allows_only_configured_networks(make_core, sipp_uac):
+    dut = make_core('[sip]\ninbound_networks = ["127.0.0.1/32"]\n')
+    outsider = sipp_uac(dut.address, "uac_refused.xml", host="127.0.0.2", values={"code": "403"})
+    assert outsider.wait() == 0, outsider.log()
+    assert not [e for e in dut.drain(0.3) if e.kind == "incoming"]
+    insider = sipp_uac(dut.address, "uac_call.xml", values={"talk_ms": "200"})
+    inc = dut.wait("incoming")
+    assert inc.extra["source"] == "127.0.0.1"
+    dut.run("answer", call_id=inc.call_id)
+    dut.wait("ended", call_id=inc.call_id)
+    assert insider.wait() == 0, insider.log()
+
+
+def test_default_no_registrar_mode_accepts_loopback_callers(make_core, sipp_uac):
+    dut = make_core("")
+    caller = sipp_uac(dut.address, "uac_call.xml", host="127.0.0.2", values={"talk_ms": "200"})
+    inc = dut.wait("incoming")
+    assert inc.extra["source"] == "127.0.0.2"
+    dut.run("answer", call_id=inc.call_id)
+    dut.wait("ended", call_id=inc.call_id)
+    assert caller.wait() == 0, caller.log()
