@@ -59,3 +59,20 @@ def test_missing_r_and_unreadable_file(tmp_path) -> None:
         parse_trace("I: 3 1 2\n", "x.hid")
     with pytest.raises(TraceError, match="cannot read trace"):
         load_trace(tmp_path / "missing.hid")
+
+
+def test_hid_tools_reads_our_traces() -> None:
+    """Our traces stay in hid-recorder's format: hid-tools' own hid-decode reads them (the descriptor part)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "hid-decode"
+    tool = str(exe) if exe.exists() else shutil.which("hid-decode")
+    if tool is None:
+        pytest.skip("hid-decode (hid-tools) not installed")
+    trace = Path(__file__).resolve().parents[1] / "devices/jabra-gn/traces/gn-call-keypad.hid"
+    res = subprocess.run([tool, str(trace)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "Usage (Hook Switch)" in res.stdout and "Usage (Off-Hook)" in res.stdout
