@@ -91,3 +91,20 @@ def test_sysfs_descriptor_and_access(tmp_path: Path, fifo: str) -> None:
     assert sysfs_descriptor("/dev/hidraw8", str(tmp_path)) == b""
     assert describe_access(fifo) == "read/write ok"
     assert "cannot stat" in describe_access(str(tmp_path / "nothing"))
+
+
+def test_unnumbered_device_report_number_added_once(fifo: str) -> None:
+    from usbphone.hid.rdesc_builder import APPLICATION, VAR, Rdesc
+
+    desc = Rdesc().page(0x08).usage(0x01).collection(APPLICATION).bits("output", [0x17, 0x09], VAR)
+    desc = desc.pad("output", 6).end().bytes()  # one unnumbered 1-byte output report
+    t = HidrawTransport(fifo, descriptor=desc)
+    t.open()
+    try:
+        assert not t.numbered
+        t.write(OutputReport(b"\x01"))  # the report alone: hidraw's report number 0 is added
+        assert t.read(1.0) == b"\x00\x01"
+        t.write(OutputReport(b"\x00\x02"))  # a driver that already put the report number first
+        assert t.read(1.0) == b"\x00\x02"
+    finally:
+        t.close()

@@ -88,9 +88,12 @@ def describe_access(node: str) -> str:
 class HidrawTransport:
     """One /dev/hidrawN node."""
 
-    def __init__(self, node: str, *, numbered: bool | None = None) -> None:
+    def __init__(self, node: str, *, numbered: bool | None = None, descriptor: bytes = b"") -> None:
         self.node = node
         self._numbered = numbered
+        self._sizes: dict[str, int] = {}  # unnumbered devices: output/feature report length, from the descriptor
+        if descriptor:
+            self._learn(descriptor)
         self._fd: int | None = None
         self._wake_r, self._wake_w = -1, -1
         self._lock = threading.Lock()
@@ -103,23 +106,41 @@ class HidrawTransport:
     ) -> HidrawTransport:
         if not dev.path.startswith("/dev/"):
             raise TransportError(f"{dev.id_text} {dev.name}: no hidraw device node to open")
-        numbered = None
-        if dev.descriptor:
-            try:
-                numbered = parse_descriptor(dev.descriptor).numbered
-            except DescriptorError:
-                numbered = None
-        return cls(dev.path, numbered=numbered)
+        return cls(dev.path, descriptor=dev.descriptor)
+
+    def _learn(self, raw: bytes) -> None:
+        try:
+            desc = parse_descriptor(raw)
+        except DescriptorError:
+            return
+        if self._numbered is None:
+            self._numbered = desc.numbered
+        for kind in ("output", "feature"):
+            report = desc.report(kind, 0)
+            if report is not None:
+                self._sizes[kind] = report.size
 
     @property
     def numbered(self) -> bool:
         if self._numbered is None:
-            raw = sysfs_descriptor(self.node)
-            try:
-                self._numbered = parse_descriptor(raw).numbered if raw else True
-            except DescriptorError:
-                self._numbered = True
+            self._learn(sysfs_descriptor(self.node))
+            if self._numbered is None:
+                self._numbered = True  # no usable descriptor: write the bytes as the driver gave them
         return self._numbered
+
+    def _wire_bytes(self, report: OutputReport) -> bytes:
+        """hidraw wants the report number first: the id for numbered devices (already in ``data``), else 0.
+
+        A driver may already have put the 0 in front for an unnumbered device (data one byte longer than the
+        descriptor's report, starting with 0): then it is sent as it is.
+        """
+        data = report.data
+        if self.numbered:
+            return data
+        size = self._sizes.get("feature" if report.transport == "feature" else "output")
+        if size is not None and len(data) == size + 1 and data[0] == 0:
+            return data
+        return b"\x00" + data
 
     def open(self) -> None:
         try:
@@ -157,7 +178,7 @@ class HidrawTransport:
         fd = self._fd
         if fd is None or self._closed:
             raise TransportError(f"{self.node}: not open")
-        data = report.data if self.numbered else b"\x00" + report.data
+        data = self._wire_bytes(report)
         try:
             if report.transport == "feature":
                 fcntl.ioctl(fd, hidiocsfeature(len(data)), bytearray(data))
