@@ -37,6 +37,7 @@ SAMPLE = [
     _profile("yealink-p1k", "pyusb", MatchRule(vid=0x6993, pid=0xB001), driver="yealink"),
     _profile("serial-adapter", "serial", MatchRule(vid=0x067B, pid=0x2303), driver="serial_lines"),
     _profile("com-port", "serial", MatchRule(vid=0, bus="serial"), driver="serial_lines"),
+    _profile("ftdi-hook", "serial", MatchRule(vid=0x0403, pid=0x6001, name="*usbphone*"), driver="serial_lines"),
 ]
 
 
@@ -63,6 +64,19 @@ def test_pyusb_and_serial_profiles() -> None:
             'ENV{USBPHONE_PROFILE}="yealink-p1k"') in code
     assert 'ATTRS{idVendor}=="067b", ATTRS{idProduct}=="2303", ENV{USBPHONE_PROFILE}="serial-adapter"' in code
     assert any(ln.startswith("# Skipped: # com-port") for ln in rules.splitlines())  # a plain COM port: no match
+
+
+def test_name_glob_narrows_usb_rules_to_the_named_device() -> None:
+    code = _code(generate_rules(SAMPLE))
+    ftdi = [ln for ln in code if '"0403"' in ln]
+    assert ftdi == [  # never every FT232 adapter: only one whose manufacturer or product string matches
+        'ATTR{idVendor}=="0403", ATTR{idProduct}=="6001", ATTR{manufacturer}=="*usbphone*", ATTR{power/control}="on"',
+        'ATTR{idVendor}=="0403", ATTR{idProduct}=="6001", ATTR{product}=="*usbphone*", ATTR{power/control}="on"',
+        'ATTRS{idVendor}=="0403", ATTRS{idProduct}=="6001", ATTRS{manufacturer}=="*usbphone*", '
+        'ENV{USBPHONE_PROFILE}="ftdi-hook"',
+        'ATTRS{idVendor}=="0403", ATTRS{idProduct}=="6001", ATTRS{product}=="*usbphone*", '
+        'ENV{USBPHONE_PROFILE}="ftdi-hook"',
+    ]
 
 
 def test_rules_are_deterministic_and_deduplicated() -> None:
@@ -199,6 +213,18 @@ def test_udev_grants_pyusb_handset_and_usb_serial_tty(tmp_path: Path) -> None:
     serial = FakeUsbDevice(0x067B, 0x2303, kind="tty", port="1-4")
     props, log = _udevadm_test(tmp_path, generate_rules(SAMPLE), serial.description(), serial.tty_syspath)
     assert props["USBPHONE_PROFILE"] == "serial-adapter" and "GROUP 4242" in log
+
+
+@needs_udevadm
+def test_udev_name_glob_picks_the_named_ftdi_adapter_only(tmp_path: Path) -> None:
+    named = FakeUsbDevice(0x0403, 0x6001, kind="tty", port="1-4", product="usbphone rotary hook")
+    props, log = _udevadm_test(tmp_path, generate_rules(SAMPLE), named.description(), named.tty_syspath)
+    assert props["USBPHONE_PROFILE"] == "ftdi-hook" and "GROUP 4242" in log
+    plain = FakeUsbDevice(0x0403, 0x6001, kind="tty", port="1-4", product="FT232R USB UART")
+    props, log = _udevadm_test(tmp_path, generate_rules(SAMPLE), plain.description(), plain.tty_syspath)
+    assert "USBPHONE_PROFILE" not in props and "GROUP" not in log.split("Reading rules file")[-1]
+    props, log = _udevadm_test(tmp_path, generate_rules(SAMPLE), plain.description(), plain.usb_syspath)
+    assert "power/control" not in log  # an unrelated adapter keeps its power management
 
 
 @needs_udevadm

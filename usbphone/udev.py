@@ -52,7 +52,8 @@ HEADER = f"""\
 #   - ENV{{USBPHONE_PROFILE}}: the profile id, visible in `udevadm info` (used by `usbphone doctor`).
 # hidraw nodes are matched by the HID id in the parent's kernel name (KERNELS=="0003:VVVV:PPPP.*"), not by
 # ATTRS{{idVendor}}, which never matches a device without a USB parent (uhid, Bluetooth).
-# The profile's interface/usage-page/name filters are applied by usbphone itself, not here.
+# A profile's name glob is matched on the USB manufacturer or product string; on hidraw nodes, and for
+# interface/usage-page filters, the rule is broader and usbphone itself applies the filter.
 """
 
 
@@ -62,8 +63,9 @@ def _hex4(value: int, upper: bool = False) -> str:
 
 def _comment(profile: Profile, rule: MatchRule) -> str:
     pid = "any product" if rule.pid is None else _hex4(rule.pid)
+    name = f" named {rule.name!r}" if rule.name is not None else ""
     why = f"; source: {rule.source}" if rule.source else ""
-    return f"# {profile.id} ({profile.name}): {rule.bus} {_hex4(rule.vid)}:{pid}{why}"
+    return f"# {profile.id} ({profile.name}): {rule.bus} {_hex4(rule.vid)}:{pid}{name}{why}"
 
 
 def _hidraw_line(profile: Profile, rule: MatchRule) -> str | None:
@@ -75,11 +77,20 @@ def _hidraw_line(profile: Profile, rule: MatchRule) -> str | None:
         f'ENV{{USBPHONE_PROFILE}}="{profile.id}"'
 
 
-def _usb_match(rule: MatchRule, attr: str = "ATTR") -> str:
+def _usb_matches(rule: MatchRule, attr: str = "ATTR") -> list[str]:
+    """udev match keys for a USB device: ids, and the name glob (on the manufacturer or the product string).
+
+    A profile's name glob is matched against "manufacturer product"; udev can only test one attribute at a
+    time, so a glob becomes two alternative rules. A glob spanning both strings then matches neither (too
+    narrow: `usbphone doctor` reports the node), never a broader set of devices than the profile.
+    """
     text = f'{attr}{{idVendor}}=="{_hex4(rule.vid)}"'
     if rule.pid is not None:
         text += f', {attr}{{idProduct}}=="{_hex4(rule.pid)}"'
-    return text
+    if rule.name is None:
+        return [text]
+    glob = rule.name.replace('"', "")
+    return [f'{text}, {attr}{{manufacturer}}=="{glob}"', f'{text}, {attr}{{product}}=="{glob}"']
 
 
 def _ordered(profiles: Iterable[Profile]) -> list[tuple[Profile, MatchRule]]:
@@ -108,7 +119,7 @@ def generate_rules(profiles: Iterable[Profile]) -> str:
     def add(where: list[str], comment: str, line: str) -> None:
         if line not in seen:
             seen.add(line)
-            where += [comment, line]
+            where += ([] if comment in where[-2:] else [comment]) + [line]
 
     for profile, rule in _ordered(profiles):
         comment = _comment(profile, rule)
@@ -119,17 +130,19 @@ def generate_rules(profiles: Iterable[Profile]) -> str:
                 continue
             add(hidraw, comment, line)
             if rule.bus == "usb":
-                add(usb, comment + " (autosuspend off; hidraw node granted above)",
-                    f'{_usb_match(rule)}, ATTR{{power/control}}="on"')
+                for match in _usb_matches(rule):
+                    add(usb, comment + " (autosuspend off; hidraw node granted above)",
+                        f'{match}, ATTR{{power/control}}="on"')
         elif rule.bus != "usb":
             notes.append(f"{comment}: not a USB device; give the service user access to its port yourself")
         elif profile.transport == "pyusb":
-            add(usb, comment, f'{_usb_match(rule)}, ATTR{{power/control}}="on", '
-                f'ENV{{USBPHONE_PROFILE}}="{profile.id}"')
+            for match in _usb_matches(rule):
+                add(usb, comment, f'{match}, ATTR{{power/control}}="on", ENV{{USBPHONE_PROFILE}}="{profile.id}"')
         else:  # serial through a USB adapter: the tty node, found through its USB parent
-            add(tty, comment, f'{_usb_match(rule, "ATTRS")}, ENV{{USBPHONE_PROFILE}}="{profile.id}"')
-            add(usb, comment + " (autosuspend off; tty node granted below)",
-                f'{_usb_match(rule)}, ATTR{{power/control}}="on"')
+            for match in _usb_matches(rule, "ATTRS"):
+                add(tty, comment, f'{match}, ENV{{USBPHONE_PROFILE}}="{profile.id}"')
+            for match in _usb_matches(rule):
+                add(usb, comment + " (autosuspend off; tty node granted below)", f'{match}, ATTR{{power/control}}="on"')
 
     lines = HEADER.rstrip("\n").split("\n")
     lines += [f"# Skipped: {n}" for n in notes]
