@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -324,6 +325,24 @@ class Capture(Proc):
                 seen.append((parts[0], parts[1]))
         names = {"10": "*", "11": "#"}
         return "".join(names.get(ev, ev) for _, ev in seen)
+
+    def rtp_streams(self) -> list[dict[str, Any]]:
+        """tshark's RTP stream table: one dict per stream (src_port, dst_port, payload, packets, lost)."""
+        out = subprocess.run(["tshark", "-r", str(self.pcap), "-o", "rtp.heuristic_rtp:TRUE", "-q",
+                              "-z", "rtp,streams"], capture_output=True, text=True, timeout=60).stdout
+        row = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\S+\s+(\d+)\s+\S+\s+(\d+)\s+0x[0-9A-Fa-f]+\s+(.+?)\s+(\d+)\s+(-?\d+) \(")
+        streams = []
+        for line in out.splitlines():
+            m = row.match(line)
+            if m:
+                streams.append({"src_port": int(m[1]), "dst_port": int(m[2]), "payload": m[3],
+                                "packets": int(m[4]), "lost": int(m[5])})
+        return streams
+
+    def rtp_between(self, a: str, b: str) -> list[dict[str, Any]]:
+        """The RTP streams between two "host:port" addresses (both directions)."""
+        pa, pb = int(a.rsplit(":", 1)[1]), int(b.rsplit(":", 1)[1])
+        return [s for s in self.rtp_streams() if {s["src_port"], s["dst_port"]} == {pa, pb}]
 
     def sip_methods(self, port: int) -> list[str]:
         """SIP request methods / response codes seen on ``port``, in order."""

@@ -294,6 +294,22 @@ class CallCore:
             raise CallError(f"no account named {name!r}")
         return self._accounts[0], (confs[0] if confs else None)
 
+    def call_info(self, call_id: int) -> dict[str, Any]:
+        """Codec and RTP addresses of a call, for status lines and logs (owner thread)."""
+        self._check_thread()
+        call = self._call(call_id)
+        ci = call.getInfo()
+        out: dict[str, Any] = {"state": ci.stateText, "remote": ci.remoteUri, "codec": "", "muted": call.muted,
+                               "hold": call.hold, "rtp_local": "", "rtp_remote": ""}
+        for mi in ci.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status != pj.PJSUA_CALL_MEDIA_NONE:
+                si = call.getStreamInfo(mi.index)
+                out["codec"] = f"{si.codecName}/{si.codecClockRate}"
+                out["rtp_remote"] = si.remoteRtpAddress
+                out["rtp_local"] = call.getMedTransportInfo(mi.index).localRtpName
+                break
+        return out
+
     def dial_uri(self, target: str, account: str = "") -> str:
         _, cfg = self._account(account)
         domain = (cfg.sip_domain if cfg else "") or self.config.dialplan.domain
