@@ -153,6 +153,67 @@ def hp_call() -> tuple[Trace, list[HandsetEvent]]:
     return trace, events
 
 
+def _direct(profile_id: str, ids: tuple[int, int, str, str], reports: list[tuple[float, bytes, str]],
+            note: list[str]) -> tuple[Trace, list[HandsetEvent]]:
+    """A trace of a device that reports by itself: ("in"|"out", bytes) at times; events from its driver."""
+    from usbphone.drivers import driver_class
+
+    vid, pid, name, phys = ids
+    profile = profile_by_id(profile_id)
+    driver = driver_class(profile.driver)(profile, DeviceInfo(vid=vid, pid=pid, name=name, phys=phys))
+    trace = Trace(name=name, phys=phys, bus=3, vid=vid, pid=pid, comments=note)
+    events: list[HandsetEvent] = []
+    for t, data, direction in reports:
+        trace.reports.append(TraceReport(round(t, 6), data, direction, "serial" if direction == "out" else ""))
+        if direction == "in":
+            events += driver.decode(data, round(t, 6))
+    return trace, events
+
+
+def serial_line_call() -> tuple[Trace, list[HandsetEvent]]:
+    rx = ["HOOK ON", "HOOK OFF", "DIAL 5", "DIAL 5", "KEY 1", "KEYUP 1", "BUTTON FLASH", "?? noise 17", "HOOK ON"]
+    reports = [(0.2 + 0.3 * i, line.encode(), "in") for i, line in enumerate(rx)]
+    reports.insert(1, (0.25, b"RING ON\n", "out"))
+    reports.insert(2, (0.45, b"RING OFF\n", "out"))
+    reports.insert(6, (1.45, b"LCD 551\n", "out"))
+    return _direct("serial-line-phone", (0x1209, 0x0001, "usbphone line phone", "usb-sim-3/tty"), reports,
+                   ["SYNTHETIC: serial line phone: rings, lifted, dials 5 5 1 (key 1 released), flash, noise, "
+                    "hangs up", "E: = one received line without its line ending; # O: = a command written"])
+
+
+def serial_rotary_dial() -> tuple[Trace, list[HandsetEvent]]:
+    hook, cts = 0x04, 0x01  # DCD = hook loop closed (off hook), CTS = recall button
+    changes: list[tuple[float, int]] = [(0.0, 0), (0.5, hook), (1.500, 0), (1.503, hook)]  # lift; a 3 ms bounce
+
+    def dial(start: float, digit: int) -> float:
+        t = start
+        for _ in range(digit or 10):  # 10 pulses/s: 60 ms break, 40 ms make
+            changes.extend([(round(t, 3), 0), (round(t + 0.06, 3), hook)])
+            t += 0.1
+        return t
+
+    dial(1.0, 3)
+    dial(dial(2.0, 0) + 0.7, 7)
+    changes += [(5.0, 0), (5.3, hook)]  # a 300 ms break: hook flash
+    changes += [(5.7, hook | cts), (5.9, hook)]  # recall button
+    changes += [(6.4, 0)]  # hang up (the break goes on)
+    changes.sort()
+    reports: list[tuple[float, bytes, str]] = []
+    level, t, i = 0, 0.0, 0
+    while t <= 7.4:  # the transport reports on change and every 250 ms
+        nxt = changes[i][0] if i < len(changes) else 99.0
+        if nxt <= t + 0.25:
+            level, t = changes[i][1], nxt
+            i += 1
+        else:
+            t = round(t + 0.25, 3)
+        reports.append((t, bytes([level]), "in"))
+    return _direct("serial-rotary-hook", (0x0403, 0x6001, "FTDI usbphone hook", "usb-sim-4/tty"), reports,
+                   ["SYNTHETIC: hook switch + rotary dial on DCD, recall button on CTS: lift, a contact bounce, "
+                    "dial 3 0 7, hook flash, recall, hang up", "E: = one byte of line levels: bit 0 CTS, 1 DSR, "
+                    "2 DCD, 3 RI (reported on change and every 250 ms)"])
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[], tuple[Trace, list[HandsetEvent]]]]] = {
     "yealink-usb-p1k/traces/p1k-dial": ("yealink", yealink_p1k_dial),
     "yealink-usb-p1k/traces/p4k-hook": ("yealink", yealink_p4k_hook),
@@ -161,6 +222,8 @@ SCENARIOS: dict[str, tuple[str, Callable[[], tuple[Trace, list[HandsetEvent]]]]]
     "yealink-usb-p1k/traces/p1kh-keys": ("yealink", yealink_p1kh_keys),
     "cm109-usb-phone/traces/kip1000-dial": ("cm109", cm109_dial),
     "hp-internet-handset/traces/handset-call": ("hid_table", hp_call),
+    "serial-line-phone/traces/line-phone-call": ("serial_lines", serial_line_call),
+    "serial-rotary-hook/traces/rotary-dial": ("serial_modem", serial_rotary_dial),
 }
 
 
