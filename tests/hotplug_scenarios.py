@@ -34,8 +34,19 @@ PROFILES = [
 WAIT_S = 3.0  # how long a step waits for notices (the requirement is 2 s; the test checks "after")
 
 
+class FakeSleep:
+    """Stands in for suspended_seconds(): the test "suspends" the machine by adding to it."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def __call__(self) -> float:
+        return self.total
+
+
 class Bench:
     def __init__(self, announce_present: bool = True) -> None:
+        self.sleep = FakeSleep()
         self.tb = UMockdev.Testbed.new()
         self.q: queue.Queue[HotplugNotice] = queue.Queue()
         self.t0 = time.monotonic()
@@ -43,7 +54,8 @@ class Bench:
         self.monitor: HotplugMonitor | None = None
 
     def start(self) -> None:
-        self.monitor = HotplugMonitor(PROFILES, self.q.put, announce_present=self.announce_present)
+        self.monitor = HotplugMonitor(PROFILES, self.q.put, announce_present=self.announce_present,
+                                      suspended_for=self.sleep, resume_check=0.2)
         self.monitor.start()
 
     def plug(self, dev: FakeUsbDevice) -> None:
@@ -143,7 +155,22 @@ def coldplug() -> None:
     b.finish()
 
 
-SCENARIOS = {f.__name__: f for f in (replug, no_serial, two_handsets, coldplug)}
+def resume() -> None:
+    b = Bench()
+    dev = headset(serial="R1")
+    b.plug(dev)
+    b.step("start", b.start)
+    b.step("idle, no suspend", expect=0)
+
+    def suspend_for_a_minute() -> None:
+        b.sleep.total += 60.0
+
+    b.step("resume", suspend_for_a_minute, expect=2)
+    b.step("unplug", lambda: b.unplug(dev))
+    b.finish()
+
+
+SCENARIOS = {f.__name__: f for f in (replug, no_serial, two_handsets, coldplug, resume)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()

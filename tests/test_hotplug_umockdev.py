@@ -102,3 +102,14 @@ def test_coldplugged_handset_is_announced_at_start() -> None:
     assert present["key"] == "hidraw:0b0e:0307:sn=C1:if3"
     assert _only(steps["unplug"], "detached")["key"] == present["key"]
     _clean_stop(steps)
+
+
+def test_resume_from_suspend_reopens_known_devices() -> None:
+    steps = run_scenario("resume")
+    first = _only(steps["start"], "attached")
+    assert steps["idle, no suspend"]["notices"] == []  # the periodic check alone changes nothing
+    again = steps["resume"]["notices"]
+    assert [(n["action"], n["key"]) for n in again] == [("detached", first["key"]), ("attached", first["key"])]
+    assert all(n["after"] < DEADLINE_S for n in again)
+    assert _only(steps["unplug"], "detached")["key"] == first["key"]
+    _clean_stop(steps)

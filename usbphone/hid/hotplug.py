@@ -6,6 +6,10 @@ settle, re-runs discovery (usbphone.hid.discovery, the same code `usbphone devic
 attached devices, so a notice is emitted once per device however many uevents arrive, and a removed device is
 reported from what was known about it (its sysfs parents are already gone at "remove").
 
+After a suspend/resume (seen as CLOCK_BOOTTIME running ahead of CLOCK_MONOTONIC) every known device is
+reported detached and attached again, so the app reopens handles that went stale (FM10) even when the
+kernel did not re-enumerate the device.
+
 Devices are identified by kind + VID:PID + serial + USB port path (+ interface), never by the hidraw number
 or USB device number, which change on every replug (source: ../shared/reliability-bar.md FM10); the same
 handset replugged into the same port, or any port when it has a serial number, has the same ``key``.
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 SUBSYSTEMS = ("hidraw", "usb", "tty")
 SETTLE_S = 0.1  # quiet time after a uevent before rescanning: one plug emits usb, interface, hid, hidraw…
 MAX_SETTLE_S = 1.0  # rescan at the latest this long after the first uevent of a burst
+RESUME_CHECK_S = 5.0  # how often the idle monitor looks whether the machine was suspended
+RESUME_MIN_S = 2.0  # a gap this long between CLOCK_BOOTTIME and CLOCK_MONOTONIC counts as a suspend
 _INSTANCE = re.compile(r"\.[0-9A-F]{4}$")  # the ".0001" instance suffix of a hid device's kernel name
 
 
@@ -113,6 +119,12 @@ def scan(profiles: list[Profile], context: Any) -> dict[str, tuple[DeviceIdentit
     return out
 
 
+def suspended_seconds() -> float:
+    """Total time this machine has spent suspended since boot: CLOCK_BOOTTIME runs on during a suspend,
+    CLOCK_MONOTONIC does not (source: clock_gettime(2))."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
 class HotplugMonitor:
     """Watches udev and calls ``emit(HotplugNotice)`` from its own thread; ``start``/``stop`` from any thread."""
 
@@ -125,6 +137,8 @@ class HotplugMonitor:
         announce_present: bool = True,
         settle: float = SETTLE_S,
         clock: Callable[[], float] = time.monotonic,
+        suspended_for: Callable[[], float] = suspended_seconds,
+        resume_check: float = RESUME_CHECK_S,
     ) -> None:
         self.profiles = profiles
         self.emit = emit
@@ -132,6 +146,9 @@ class HotplugMonitor:
         self.announce_present = announce_present
         self.settle = settle
         self.clock = clock
+        self.suspended_for = suspended_for
+        self.resume_check = resume_check
+        self.resumes = 0
         self.known: dict[str, tuple[DeviceIdentity, Found]] = {}
         self.errors = 0
         self._monitor: Any = None
@@ -150,6 +167,7 @@ class HotplugMonitor:
             self._monitor.filter_by(subsystem)
         self._monitor.start()
         self._wake_r, self._wake_w = os.pipe()
+        self._slept = self.suspended_for()
         current = scan(self.profiles, self.context)
         if self.announce_present:
             self._diff(current)
@@ -186,7 +204,10 @@ class HotplugMonitor:
         fds = [self._monitor.fileno(), self._wake_r]
         while True:
             try:
-                ready, _, _ = select.select(fds, [], [])
+                ready, _, _ = select.select(fds, [], [], self.resume_check)
+                if not ready:
+                    self._check_resume()
+                    continue
                 removed: set[str] = set()
                 deadline = self.clock() + MAX_SETTLE_S
                 # let the rest of this plug's uevents arrive (bounded, so a storm cannot starve the rescan)
@@ -200,6 +221,20 @@ class HotplugMonitor:
                 self.errors += 1
                 log.exception("hotplug: rescan failed (will retry on the next uevent)")
                 time.sleep(min(1.0, 0.05 * self.errors))
+
+    def _check_resume(self) -> None:
+        """After a suspend, report every device detached and attached again: their handles may be stale."""
+        slept = self.suspended_for()
+        if slept - self._slept < RESUME_MIN_S:
+            return
+        self._slept = slept
+        self.resumes += 1
+        log.info("hotplug: resumed from suspend; reopening %d device(s)", len(self.known))
+        now = self.clock()
+        for ident, found in self.known.values():
+            self.emit(HotplugNotice("detached", ident, found, now))
+        self.known = {}
+        self._diff(scan(self.profiles, self.context))
 
     def _diff(self, current: dict[str, tuple[DeviceIdentity, Found]], removed: Set[str] = frozenset()) -> None:
         now = self.clock()
