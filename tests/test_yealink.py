@@ -303,3 +303,12 @@ def test_device_runner_with_simulator(model: str, press: int, word: str) -> None
     assert sim.bad_writes == 0
     if model in ("b2k", "b3g"):
         assert sim.state.get("PSTN_SWITCH") == 1  # back to PSTN at exit (§2.4)
+
+
+def test_probe_names_the_model_from_version() -> None:
+    from usbphone.drivers.probe import identify
+
+    sim = YealinkSimulator("b3g")
+    notes = identify(driver(), sim, timeout=2.0)
+    assert notes[0] == "model B3G (version 0x0550)" and notes[1].startswith("serial ")
+    assert sim.closed and sim.state.get("PSTN_SWITCH") == 1  # closed after the goodbye writes

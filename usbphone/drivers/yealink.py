@@ -132,6 +132,11 @@ class YealinkDriver(Driver):
             self.gen = 1 if size == yp.G1_LEN else 2
 
     @property
+    def identified(self) -> bool:
+        """True once VERSION named the model and INIT gave the serial (usbphone.drivers.probe waits for this)."""
+        return self.version is not None and self.phase == "scan"
+
+    @property
     def write_gap(self) -> float:
         """Seconds the transport must leave between writes (G2 phones drop commands sent faster)."""
         return G2_COMMAND_GAP if self.gen == 2 else 0.0
