@@ -132,3 +132,30 @@ def test_profile_rules_and_templates() -> None:
         SerialLinesDriver.validate_options({"rx": [{"pattern": "^K(.)$", "event": "key {2}"}]}, "p")
     with pytest.raises(ProfileError, match="tx.bogus"):
         SerialLinesDriver.validate_options({"rx": [{"pattern": "x", "event": "key 1"}], "tx": {"bogus": "x"}}, "p")
+
+
+@pytest.mark.umockdev
+def test_find_port_by_usb_ids_and_serial_under_umockdev() -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("umockdev-wrapper") is None:
+        pytest.skip("needs umockdev (Debian package umockdev)")
+    try:
+        import gi
+
+        gi.require_version("UMockdev", "1.0")
+    except (ImportError, ValueError) as exc:
+        pytest.skip(f"UMockdev GI bindings not importable: {exc}")
+    script = Path(__file__).with_name("serial_port_scenario.py")
+    proc = subprocess.run(["umockdev-wrapper", sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["BBB"] == "/dev/ttyUSB1"
+    assert out["any"] in ("/dev/ttyUSB0", "/dev/ttyUSB1")
+    assert out["acm"] == "/dev/ttyACM0"
+    assert out["gone"] and "0403:6001 serial ZZZ" in out["missing"]
