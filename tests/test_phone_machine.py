@@ -676,11 +676,22 @@ def test_toggle_hook_any_report_flips():
 
 def test_hook_echo_after_led_write_is_not_a_hang_up():
     r = Rig()
-    cid = r.connect_out()  # writes led on_line at r.t
+    r.connect_out()  # writes led on_line at r.t
     r.at(0.05)
     assert r.hs("hook", "on") == [] and r.phone.state == "in_call"
-    r.at(1)
-    assert ccmds(r.hook("on"), "hangup")[0].call_id == cid
+    r.at(0.05)
+    assert r.hs("hook", "off") == [] and r.phone.hook_deadline is None  # the level came back: an echo
+    assert not ccmds(r.tick(1.0)) and r.phone.state == "in_call"
+
+
+def test_real_hang_up_inside_the_echo_window_is_applied_when_it_closes():
+    r = Rig()
+    cid = r.connect_out()
+    r.at(0.05)
+    assert r.hs("hook", "on") == []
+    assert r.phone.hook_deadline == pytest.approx(r.t - 0.05 + 0.25)
+    out = r.tick(0.25)
+    assert ccmds(out, "hangup")[0].call_id == cid and r.phone.state == "idle"
 
 
 def test_toggle_echo_after_answer_is_ignored():

@@ -353,6 +353,16 @@ class App:
         self.say("\n".join(lines))
         self.log.status("ready", sip=self.core.local_address, handset=handset_note, echo=self.routes)
 
+    def _log_leftovers(self) -> None:
+        """Log what arrived after the loop stopped (the BYE answers to our last hang-ups)."""
+        while True:
+            try:
+                item = self.q.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, HandsetEvent | CallEvent):
+                self.log.write(item)
+
     # -- the end ----------------------------------------------------------------------------------------
     def _shutdown(self) -> None:
         now = self.clock()
@@ -368,7 +378,8 @@ class App:
         if self.hotplug is not None:
             self.hotplug.stop()
         if self.core is not None:
-            self.core.shutdown()
+            self.core.shutdown()  # waits (bounded) for the calls to end
+        self._log_leftovers()
         if self.echo is not None:
             self.echo.stop()
         self.log.status("stopped")

@@ -74,6 +74,7 @@ class Phone(CallEventsMixin, ButtonsMixin):
         self.volume = self.settings.volume
         self.ring_volume = self.settings.ring_volume
         self.digit_deadline: float | None = None
+        self.hook_deadline: float | None = None  # a hook-on inside the LED-echo window, applied if it stays
         self.timer_deadline: float | None = None
         self.tone = "off"
         self.leds: dict[str, str] = {}
@@ -143,6 +144,11 @@ class Phone(CallEventsMixin, ButtonsMixin):
 
     def tick(self, now: float) -> list[Action]:
         self._now = now
+        if self.hook_deadline is not None and now >= self.hook_deadline:
+            self.hook_deadline = None
+            self.hook_off = False
+            if not self.speaker_on:
+                self._onhook()
         if self.digit_deadline is not None and now >= self.digit_deadline:
             self.digit_deadline = None
             if self.state == DIALING and self.digits:
@@ -152,7 +158,7 @@ class Phone(CallEventsMixin, ButtonsMixin):
         return self._flush()
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self.digit_deadline, self.timer_deadline) if t is not None]
+        times = [t for t in (self.digit_deadline, self.timer_deadline, self.hook_deadline) if t is not None]
         return min(times) if times else None
 
     # -- output helpers ---------------------------------------------------------------------------
@@ -191,8 +197,17 @@ class Phone(CallEventsMixin, ButtonsMixin):
     def _hook(self, value: str) -> None:
         toggle = self.caps.hook_kind == "toggle"
         hangs_up = self.offhook and (toggle or value == "on")
-        if self._now - self.last_led_at < self.settings.led_echo_window and (hangs_up or toggle):
+        in_window = self._now - self.last_led_at < self.settings.led_echo_window
+        if toggle and in_window:
             return  # an echo of our own LED write (some headsets re-report the hook), not the user
+        if not toggle:
+            if value == "off" and self.hook_deadline is not None:
+                self.hook_deadline = None  # on-then-off right after our LED write: it was the echo
+                return
+            if hangs_up and in_window:
+                # maybe an echo: hang up only if the level stays "on" until the window closes
+                self.hook_deadline = self.last_led_at + self.settings.led_echo_window
+                return
         if toggle:
             value = "on" if self.offhook else "off"
         if value == "off":
