@@ -312,3 +312,13 @@ def test_probe_names_the_model_from_version() -> None:
     notes = identify(driver(), sim, timeout=2.0)
     assert notes[0] == "model B3G (version 0x0550)" and notes[1].startswith("serial ")
     assert sim.closed and sim.state.get("PSTN_SWITCH") == 1  # closed after the goodbye writes
+
+
+def test_led_blink_is_switched_from_poll() -> None:
+    d = driver(model="p1k")
+    sim = YealinkSimulator("p1k")
+    clock = VirtualClock()
+    pump(d, sim, clock, 2.2, actions={0.2: lambda: d.encode(cmd("led", "ring", "blink")),
+                                      1.9: lambda: d.encode(cmd("led", "ring", "off"))})
+    states = [p.data[0] for p in sim.commands("LED")]
+    assert states == [1, 0, 1, 0, 0]  # on at 0.2, toggles every 0.5 s, then off (mainline polarity 1 = on)
