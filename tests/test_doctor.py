@@ -94,6 +94,16 @@ def test_bad_config_is_one_problem(tmp_path: Path) -> None:
     assert rc == 1 and config["level"] == "problem" and str(bad) in config["detail"]
 
 
+def test_service_credential_path_is_a_warning_outside_the_service(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text((Path(__file__).resolve().parents[1] / "udev/config.toml.example").read_text()
+                   .replace("#[[account]]", "[[account]]").replace('#name = "office"', 'name = "office"')
+                   .replace('#user = "alice"', 'user = "alice"').replace("#password_file", "password_file"))
+    rc, checks = doctor(tmp_path, args=("--config", str(cfg)))
+    config = next(c for c in checks if c["what"] == "config")
+    assert config["level"] == "warning" and "journalctl -u usbphone.service" in config["fix"], config
+
+
 # --- registration against a real SIPp registrar --------------------------------------------------------------
 
 REGISTRAR_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>

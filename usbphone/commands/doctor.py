@@ -31,6 +31,7 @@ RULES_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/lib/udev/rules.d",
 # Kernel input drivers that claim vendor-protocol phones (hid_ignore_list keeps usbhid off them).
 # source: ../shared/reliability-bar.md FM6 (linux drivers/hid/hid-quirks.c, drivers/input/misc/{yealink,cm109}.c)
 INPUT_DRIVERS = {"yealink", "cm109", "usbhid"}
+CREDENTIALS = "/run/credentials/"  # where systemd puts LoadCredential= files for a service
 TRIGGER = "sudo udevadm trigger --action=change --subsystem-match=hidraw --subsystem-match=usb --subsystem-match=tty"
 
 
@@ -204,6 +205,10 @@ def check_config(path: str | None, timeout: float, checks: list[Check]) -> None:
     try:
         config = load_config(path)
     except UserError as exc:
+        if CREDENTIALS in str(exc):  # the service's password credential exists only inside usbphone.service
+            checks.append(Check("warning", "config", f"{exc} (it exists only inside the running service)",
+                                "check registration in the service's log: journalctl -u usbphone.service"))
+            return
         checks.append(Check("problem", "config", str(exc), "correct the file (see /etc/usbphone/config.toml.example)"))
         return
     except OSError as exc:  # a default config path this user may not look into
