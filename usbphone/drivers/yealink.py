@@ -13,7 +13,8 @@ hands-free speaker and the B2K/B3G PSTN switch.
 
 source: ../shared/protocols/usb-phone-protocols.md §2 (kernel yealink.{c,h}, treitmayr/yealink-module,
 hkarel/ToxPhone). Edit this module when the polling or output logic changes; wire format lives in
-yealink_proto.py, the LCD map in yealink_lcd.py, scan tables in yealink_keys.py.
+yealink_proto.py, outputs in
+yealink_outputs.py, the LCD map in yealink_lcd.py, scan tables in yealink_keys.py.
 """
 
 from __future__ import annotations
