@@ -330,7 +330,9 @@ class Capture(Proc):
         """tshark's RTP stream table: one dict per stream (src_port, dst_port, payload, packets, lost)."""
         out = subprocess.run(["tshark", "-r", str(self.pcap), "-o", "rtp.heuristic_rtp:TRUE", "-q",
                               "-z", "rtp,streams"], capture_output=True, text=True, timeout=60).stdout
-        row = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\S+\s+(\d+)\s+\S+\s+(\d+)\s+0x[0-9A-Fa-f]+\s+(.+?)\s+(\d+)\s+(-?\d+) \(")
+        # start end src-ip src-port dst-ip dst-port ssrc payload... packets lost (pct) ...
+        row = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\S+\s+(\d+)\s+\S+\s+(\d+)\s+0x[0-9A-Fa-f]+\s+"
+                         r"(.+?)\s+(\d+)\s+(-?\d+) \(")
         streams = []
         for line in out.splitlines():
             m = row.match(line)

@@ -252,6 +252,7 @@ class AudioBridge:
         if s is not None:
             out["stream"] = s.stats.as_dict() | {"samplerate": s.samplerate, "names": s.device_names,
                                                  "device_latency_s": s.latency_s}
+            out["bridge_latency_ms"] = s.bridge_latency_ms()
         if self.history:
             out["history"] = list(self.history)
         return out
@@ -361,15 +362,14 @@ class AudioBridge:
         except ValueError:
             return False
 
-    def _mix(self, frames: int) -> np.ndarray | None:
+    def _mix(self, frames: int, rate: int) -> np.ndarray | None:
         """Local tone samples for the earpiece (PortAudio thread); None when no tone plays."""
         tone = self._tone
         if tone is None:
             return None
         r = self._renderer
-        s = self._stream
-        if r is None or r.spec is not tone[0]:
-            r = self._renderer = ToneRenderer(tone[0], s.samplerate if s is not None else 16000, tone[1])
+        if r is None or r.spec is not tone[0] or r.rate != rate:
+            r = self._renderer = ToneRenderer(tone[0], rate, tone[1])
         r.gain = tone[1]
         out = r.render(frames)
         if r.done and self._tone is tone:

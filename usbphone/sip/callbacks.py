@@ -50,6 +50,7 @@ class SipCall(pj.Call):
         self.direction = direction
         self.hung_up_locally = False
         self.muted = False
+        self.muted_sources: list[pj.AudioMedia] = []  # ports disconnected by mute, reconnected by unmute
         self.connected = False
         self.hold = ""  # "", "local", "remote"
         self.audio_media: pj.AudioMedia | None = None
@@ -101,8 +102,8 @@ class SipCall(pj.Call):
                 if self.audio_media is None:
                     self.audio_media = am
                     self.core.media_started(self, am)
-                if self.muted:
-                    am.adjustTxLevel(0.0)
+                    if self.muted:
+                        self.core.reapply_mute(self)
             hold = _HOLD_STATES.get(status, "")
             if hold != self.hold:
                 if hold:

@@ -77,7 +77,36 @@ def _release(calls: list[SipCall]) -> None:
     later, possibly after libDestroy, which aborts the process.
     """
     while calls:
-        calls.pop().tone_gen = None
+        call = calls.pop()
+        call.tone_gen = None
+        call.muted_sources = []
+        del call
+
+
+def apply_mute(call: SipCall) -> None:
+    """Make the far end hear silence (or audio again): disconnect every conference port that feeds the
+    call's port, and reconnect exactly those on unmute. RTP keeps flowing (noVad), carrying silence.
+
+    (AudioMedia.adjustTxLevel(0) had no effect on the wire with pjsua2 2.15, measured in
+    tests/sip/test_sip_features.py, hence the disconnect.) Runs on pjlib-known threads only.
+    """
+    am = call.audio_media
+    if am is None:
+        return
+    if call.muted:
+        target = am.getPortId()
+        for port in pj.Endpoint.instance().mediaEnumPorts2():
+            info = port.getPortInfo()  # keep it alive while reading listeners (recipes §4 pitfall 1)
+            if port.getPortId() != target and target in list(info.listeners):
+                port.stopTransmit(am)
+                call.muted_sources.append(port)
+    else:
+        sources, call.muted_sources = call.muted_sources, []
+        for port in sources:
+            try:
+                port.startTransmit(am)
+            except pj.Error:
+                pass  # that source went away while muted (e.g. a tone that ended)
 
 
 class CallCore:
@@ -248,6 +277,9 @@ class CallCore:
             mgr.getCaptureDevMedia().startTransmit(am)
             am.startTransmit(mgr.getPlaybackDevMedia())
 
+    def reapply_mute(self, call: SipCall) -> None:
+        apply_mute(call)
+
     def media_stopped(self, call_id: int) -> None:
         if self.audio is not None:
             self.audio.disconnect(call_id)
@@ -356,14 +388,15 @@ class CallCore:
         op.opt.flag = pj.PJSUA_CALL_UNHOLD
         self._call(cmd.call_id).reinvite(op)
 
-    def _cmd_mute(self, cmd: CallCommand, level: float = 0.0) -> None:
+    def _cmd_mute(self, cmd: CallCommand) -> None:
         call = self._call(cmd.call_id)
-        call.muted = level == 0.0
-        if call.audio_media is not None:
-            call.audio_media.adjustTxLevel(level)  # bridge -> call = what the far end hears
+        call.muted = True
+        apply_mute(call)
 
     def _cmd_unmute(self, cmd: CallCommand) -> None:
-        self._cmd_mute(cmd, 1.0)
+        call = self._call(cmd.call_id)
+        call.muted = False
+        apply_mute(call)
 
     def _cmd_dtmf(self, cmd: CallCommand) -> None:
         from usbphone.sip.dtmf import send_dtmf

@@ -1,7 +1,8 @@
 """SIP URIs: what the user dialled -> a request URI; a remote URI -> caller ID (pure Python, no pjsua2).
 
-Digits (0-9 * # +) and, when a domain is known, bare user names (no dot) become ``sip:X@DOMAIN`` with the
-account's domain (or [dialplan] domain); ``user@host`` and hosts get ``sip:``; ``sip:``/``sips:`` URIs pass through. Edit for new dial rules.
+Digits (0-9 * # +) and, when a domain is known, bare user names (no dot) become ``sip:X@DOMAIN`` with
+the account's domain (or [dialplan] domain); ``user@host`` and hosts get ``sip:``; ``sip:``/``sips:``
+URIs pass through. Edit for new dial rules.
 """
 
 from __future__ import annotations
