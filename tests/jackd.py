@@ -46,7 +46,7 @@ class JackServer:
         env = dict(os.environ) | self.env()
         self.p = subprocess.Popen(
             ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(rate), "-p", str(period),
-             "-C", "2", "-P", "2"],
+             "-w", str(period * 1_000_000 // rate), "-C", "2", "-P", "2"],  # -w: wake once per period
             stdout=self._log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self._saved_env: dict[str, str | None] | None = None
         deadline = time.monotonic() + 15
@@ -87,15 +87,17 @@ class JackServer:
         refresh_devices()
 
     def stop(self) -> None:
-        self.deactivate()
-        if self.p.poll() is None:
-            os.killpg(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait(5)
-        self._log.close()
+        try:
+            self.deactivate()
+        finally:
+            if self.p.poll() is None:
+                os.killpg(self.p.pid, signal.SIGTERM)
+                try:
+                    self.p.wait(5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.p.pid, signal.SIGKILL)
+                    self.p.wait(5)
+            self._log.close()
 
 
 class JackProbe:

@@ -12,9 +12,12 @@ the raw fill level is a saw-tooth. The controller looks at a *phase-free* estima
 part of the next write already "due" (``min(elapsed_since_write * rate, last_write)``). A read cannot
 underrun while that estimate stays above the largest recent write, so the target is ``largest write +
 margin``; the window minimum of the estimate (over ``window`` seconds) is steered into ``[target, target +
-band]``. A fill far above target (a stalled consumer, start-up) is cut back at once (``resyncs``) so the
-added latency stays bounded. Times are passed in (``now``) so the whole behaviour can be simulated faster
-than real time; the callers pass ``time.monotonic()``.
+band]``. A window whose minimum is far above target (a stalled consumer, start-up) is cut back at once
+(``resyncs``) so the added latency stays bounded. An underrun means one side is burstier than the estimate
+allows for (a sound server that wakes every 30 ms and runs three periods at once): the target then grows by
+a ``cushion`` (the shortfall, at least one write; at most 60 ms, kept for the life of the stream) and the
+buffer refills to the new target before playing on: one gap, then none. Times are passed in (``now``) so
+the whole behaviour can be simulated faster than real time; the callers pass ``time.monotonic()``.
 
 Never raises on the audio path: underruns pad with silence and are counted, overflows drop the oldest samples
 and are counted. Edit this module to change the drift policy; the tests simulate a 10-minute call.
@@ -41,9 +44,12 @@ class BufferStats:
     squeezed: int = 0  # samples removed by drift correction
     level: int = 0  # samples buffered after the last read
     max_level: int = 0  # largest fill seen before a read since priming
+    wait_ms: float = 0.0  # mean time a sample spends in the buffer (moving average over ~1 s of reads)
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+    def as_dict(self) -> dict[str, float]:
+        out = dict(self.__dict__)
+        out["wait_ms"] = round(self.wait_ms, 1)
+        return out
 
 
 class DriftBuffer:
@@ -59,6 +65,7 @@ class DriftBuffer:
         window_s: float = 1.0,
         max_excess_s: float = 0.040,
         max_step: float = 0.005,
+        max_cushion_s: float = 0.060,
     ) -> None:
         self.rate = rate
         self._buf = np.zeros(max(int(rate * capacity_s), 64), dtype=np.float32)
@@ -73,6 +80,8 @@ class DriftBuffer:
         self._last_write_t: float | None = None
         self._last_write_n = 0
         self._max_write = 0  # largest write seen (decays slowly so a one-off burst does not pin latency)
+        self._cushion = 0  # extra fill learned from underruns (a burstier clock than the estimate allows for)
+        self._max_cushion = int(rate * max_cushion_s)
         self._primed = False
         self._win_start: float | None = None
         self._win_min: float | None = None
@@ -108,23 +117,25 @@ class DriftBuffer:
         """Return exactly ``n`` samples, drift-corrected; silence until the buffer is first filled to target."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            target = self._max_write + self._margin
+            target = self._max_write + self._margin + self._cushion
             est = self._estimate(now)
             if not self._primed:
                 if self._last_write_t is None or est - n < target + self._band // 2 or self._count < n:
                     return np.zeros(n, dtype=np.float32)
                 self._primed = True
-                self._win_start, self._win_min = now, None
-            # cut a fill far above target back at once (bounded latency)
-            if est - n > target + self._band + self._max_excess:
+                self._win_start, self._win_min, self._pending = now, None, 0.0
+            if est - n > target + self._band + 4 * self._max_excess:  # a long stall's backlog: cut it now
                 self._drop(int(est - n - (target + self._band / 2)))
                 self.stats.resyncs += 1
                 est = self._estimate(now)
             self.stats.max_level = max(self.stats.max_level, self._count)
             self._track(now, est - n, target)
             k = self._step(n)
+            before = self._count
             out = self._take(n, n + k)
             self.stats.level = self._count
+            mean_fill = (before + self._count) / 2  # the fill between two reads, averaged
+            self.stats.wait_ms += 0.02 * (1000 * mean_fill / self.rate - self.stats.wait_ms)
             return out
 
     def _estimate(self, now: float) -> float:
@@ -144,8 +155,12 @@ class DriftBuffer:
             self._win_start = now if self._win_start is None else self._win_start
             return
         err = self._win_min - (target + self._band / 2)
-        self._pending = err if abs(err) > self._band / 2 else 0.0
         self._win_start, self._win_min = now, None
+        if err > self._band / 2 + self._max_excess:  # far too full for a whole window: cut back at once
+            self._drop(int(err))
+            self.stats.resyncs += 1
+            return
+        self._pending = err if abs(err) > self._band / 2 else 0.0
 
     def _step(self, n: int) -> int:
         """How many extra samples (+) or fewer (-) this read consumes to work off the pending correction."""
@@ -166,9 +181,11 @@ class DriftBuffer:
         block = self._buf[idx]
         self._start = (self._start + avail) % cap
         self._count -= avail
-        if avail < m:  # underrun: what there is, then silence
+        if avail < m:  # underrun: what there is, then silence, and refill before playing on
             self.stats.underruns += 1
             self.stats.underrun_samples += m - avail
+            self._primed = False
+            self._cushion = min(self._cushion + max(m - avail, self._max_write), self._max_cushion)
             out = np.zeros(n, dtype=np.float32)
             out[:min(avail, n)] = block[:n]
             return out
@@ -200,4 +217,5 @@ class DriftBuffer:
             self._primed = False
             self._last_write_t = None
             self._max_write = 0
+            self._cushion = 0
             self._pending = 0.0

@@ -3,7 +3,7 @@
 Each PortAudio callback (its own real-time thread) does three things and nothing else:
   microphone block -> soxr resampler (device rate -> bridge rate) -> ``uplink`` DriftBuffer (read by pjmedia),
   ``downlink`` DriftBuffer (written by pjmedia) -> soxr resampler (bridge rate -> device rate) -> earpiece,
-  plus ``mix(n)`` (local tones, rendered at the device rate) added to the earpiece at ``gain``.
+  plus ``mix(n, rate)`` (local tones, rendered at the device rate) added to the earpiece at ``gain``.
 It never raises: PortAudio status flags are counted as xruns, any exception is counted in ``errors`` and the
 block is played as silence. ``DuplexStream.lost`` becomes true when PortAudio stops the stream by itself
 (device unplugged, host error), which the bridge's control thread notices within its poll interval.
@@ -31,6 +31,7 @@ from usbphone.audio.ringbuffer import DriftBuffer
 log = logging.getLogger("usbphone.audio")
 
 _open_streams = 0
+STARTUP_S = 0.5
 _open_lock = threading.Lock()
 
 
@@ -53,6 +54,7 @@ class StreamStats:
     output_overflows: int = 0
     errors: int = 0  # exceptions caught inside the callback
     last_error: str = ""
+    startup_xruns: int = 0  # flagged in the first 0.5 s (stream start, a sound server re-wiring its graph)
 
     @property
     def xruns(self) -> int:
@@ -65,12 +67,24 @@ class StreamStats:
 
 
 class _Resampler:
-    """soxr streaming resampler for one direction, or a pass-through when the rates are equal."""
+    """soxr streaming resampler for one direction, or a pass-through when the rates are equal.
+
+    ``vr=True`` (soxr's variable-rate engine, still band-limited: a 6 kHz tone into 16k->8k comes out at
+    -inf dB) because the fixed-rate engine works in large DFT blocks: fed 10 ms chunks it returns nothing for
+    ~100 ms and then one 830-sample lump (measured with soxr 1.1.0), which would add 50-100 ms of latency.
+    The variable-rate engine returns every chunk's worth at once after a ~12 ms filter delay.
+    """
 
     def __init__(self, rate_in: int, rate_out: int) -> None:
         self.ratio = rate_out / rate_in
+        self.rate_out = rate_out
         self._rs = None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32",
-                                                                         quality="HQ")
+                                                                         quality="HQ", vr=True)
+
+    @property
+    def delay_ms(self) -> float:
+        """The filter's delay (soxr reports it in output samples)."""
+        return 0.0 if self._rs is None else 1000 * float(self._rs.delay()) / self.rate_out
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self._rs is None:
@@ -88,7 +102,7 @@ class DuplexStream:
         bridge_rate: int,
         uplink: DriftBuffer,
         downlink: DriftBuffer,
-        mix: Callable[[int], np.ndarray | None] | None = None,
+        mix: Callable[[int, int], np.ndarray | None] | None = None,
         gain: Callable[[], float] | None = None,
         latency: str | float = "low",
         capture: Callable[[], bool] | None = None,
@@ -128,12 +142,21 @@ class DuplexStream:
         lat = self._stream.latency
         return (float(lat[0]), float(lat[1]))
 
+    def bridge_latency_ms(self) -> dict[str, float]:
+        """What the bridge adds on top of PortAudio's buffers, per direction: buffer wait + resampler delay
+        (+ the earpiece's resampled-but-unplayed remainder)."""
+        fifo_ms = 1000 * self._fifo.size / self.samplerate
+        return {"mic_to_call": round(self.uplink.stats.wait_ms + self._up.delay_ms, 1),
+                "call_to_earpiece": round(self.downlink.stats.wait_ms + self._down.delay_ms + fifo_ms, 1)}
+
     def _callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, _time: Any,
                   status: sd.CallbackFlags) -> None:
         st = self.stats
         try:
             st.callbacks += 1
-            if status:
+            if status and time.monotonic() - self.started_at < STARTUP_S:
+                st.startup_xruns += 1
+            elif status:
                 st.input_overflows += bool(status.input_overflow)
                 st.input_underflows += bool(status.input_underflow)
                 st.output_underflows += bool(status.output_underflow)
@@ -145,7 +168,7 @@ class DuplexStream:
                 self.uplink.write(up, now)
             out = self._earpiece(frames, now) * self._gain()
             if self._mix is not None:
-                extra = self._mix(frames)
+                extra = self._mix(frames, self.samplerate)
                 if extra is not None:
                     out = out + extra
             np.clip(out, -1.0, 1.0, out=out)

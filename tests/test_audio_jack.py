@@ -1,0 +1,184 @@
+"""End to end through a real sound server and a real peer: JACK dummy + sounddevice + pjsua2 + baresip.
+
+The JACK probe plays 600 Hz into the app's "microphone" and records its "earpiece"; baresip (auto-answer)
+sends a 1 kHz sine and records what it hears. Checked: frequency within 1 %, level within 3 dB, both ways,
+at 48 kHz and 8 kHz device rates (PortAudio's JACK host API opens only the server's rate, so each rate has
+its own jackd); dial tone reaches the earpiece within 100 ms; the bridge's latency is measured and printed.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jackd import JackProbe, JackServer, analyse
+from peers import Baresip, Sipp, wait_for
+
+from usbphone.config import Config
+from usbphone.events import CallCommand, CallEvent
+
+pytestmark = [pytest.mark.audio, pytest.mark.peers]
+
+MIC_LEVEL = 0.5  # probe sine amplitude: RMS 0.354 (-9 dBFS)
+# baresip's ausine source: RMS 0.357 at the far end, as measured in ../shared/recipes/real-peers-and-audio.md §3d
+PEER_RMS = 0.357
+
+
+def db(a: float, b: float) -> float:
+    return float(20 * np.log10(a / b))
+
+
+@pytest.fixture
+def jack_server(tmp_path: Path, request: pytest.FixtureRequest):
+    server = JackServer(tmp_path, rate=getattr(request, "param", 48000))
+    try:
+        server.activate()
+        yield server
+    finally:
+        server.stop()
+
+
+class Phone:
+    """A CallCore with the AudioBridge on the JACK "system" device, driven from this (the owner) thread."""
+
+    def __init__(self) -> None:
+        from usbphone.sip.audio import AudioBridge
+        from usbphone.sip.core import CallCore
+
+        self.events: queue.Queue[CallEvent] = queue.Queue()
+        self.notes: list[tuple[str, dict]] = []
+        self.bridge = AudioBridge("system", notify=lambda what, data: self.notes.append((what, data)))
+        self.core = CallCore(Config(), self.events.put, bind="127.0.0.1:0", audio=self.bridge)
+        self.core.start()
+
+    def wait(self, kind: str, timeout: float = 15) -> CallEvent:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                ev = self.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if ev.kind == kind:
+                return ev
+        raise AssertionError(f"no {kind} event within {timeout} s")
+
+    def call(self, uri: str, seconds: float) -> dict:
+        cid = self.core.execute(CallCommand("dial", target=uri))
+        self.wait("connected")
+        time.sleep(seconds)
+        stats = self.bridge.stats()
+        self.core.execute(CallCommand("hangup", call_id=cid))
+        self.wait("ended")
+        return stats
+
+    def close(self) -> None:
+        self.core.shutdown()
+
+
+def wav_samples(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+        return data[:: w.getnchannels()], w.getframerate()
+
+
+@pytest.mark.parametrize("jack_server", [48000, 8000], indirect=True, ids=["48k", "8k"])
+def test_call_audio_both_ways(jack_server: JackServer, tmp_path: Path) -> None:
+    peer = Baresip(tmp_path)
+    probe = JackProbe(jack_server, freq=600, level=MIC_LEVEL)
+    phone = Phone()
+    try:
+        stats = phone.call(peer.uri(), seconds=4)
+    finally:
+        phone.close()
+        probe.close()
+        peer.stop()
+    print("bridge stats:", stats)
+    assert stats["stream"]["samplerate"] == jack_server.rate
+    assert stats["stream"]["errors"] == 0 and stats["port"]["errors"] == 0
+    ear = analyse(probe.recording(), probe.rate)
+    print(f"earpiece @{jack_server.rate}: {ear}")
+    assert ear["peak"] == pytest.approx(1000, rel=0.01)
+    assert abs(db(ear["rms"], PEER_RMS)) < 3
+    assert ear["seconds"] > 3
+    dec = sorted(peer.rec.glob("*dec.wav"))
+    assert dec, f"baresip recorded nothing: {peer.log()[-2000:]}"
+    x, rate = wav_samples(dec[0])
+    mic = analyse(x, rate, threshold=0.01)
+    print(f"peer heard @{jack_server.rate}: {mic}")
+    assert mic["peak"] == pytest.approx(600, rel=0.01)
+    assert abs(db(mic["rms"], MIC_LEVEL / np.sqrt(2))) < 3
+    # drift and xruns stayed in hand over the call: few underruns once media flowed, no overflows
+    assert stats["downlink"]["overflows"] == 0 and stats["uplink"]["overflows"] == 0
+    assert stats["downlink"]["underruns"] <= 3 and stats["uplink"]["underruns"] <= 3
+    lat = stats["bridge_latency_ms"]
+    print(f"bridge latency @{jack_server.rate}: {lat}")
+    assert lat["mic_to_call"] < 80 and lat["call_to_earpiece"] < 80  # generous: CI machines are shared
+
+
+def test_dial_tone_reaches_the_earpiece_within_100ms(jack_server: JackServer) -> None:
+    from usbphone.sip.audio import AudioBridge
+
+    probe = JackProbe(jack_server, freq=600)
+    bridge = AudioBridge("system")
+    try:
+        time.sleep(0.3)
+        probe.clear()
+        t0 = time.monotonic()
+        bridge.play_tone("dial")
+        wait_for(lambda: bridge.streaming, 5, what="stream to open")
+        opened = time.monotonic() - t0
+        time.sleep(1.5)
+        x = probe.recording()
+        bridge.play_tone("busy")  # switching tones needs no reopen
+        time.sleep(2.2)
+        y = probe.recording()[x.size:]
+        bridge.stop_tone()
+        wait_for(lambda: not bridge.streaming, 5, what="stream to close after the tone")
+    finally:
+        bridge.close()
+        probe.close()
+    dial = analyse(x, probe.rate)
+    print(f"dial tone: stream open {opened * 1000:.0f} ms, first sound after {dial['onset'] * 1000:.0f} ms")
+    assert dial["onset"] < 0.100
+    assert dial["peak"] == pytest.approx(350, abs=4) or dial["peak"] == pytest.approx(440, abs=4)
+    env = np.abs(y).reshape(-1, probe.rate // 100).max(axis=1) > 0.01  # 10 ms blocks
+    edges = np.flatnonzero(np.diff(env.astype(int)))
+    gaps = np.diff(edges) * 10
+    assert len(gaps) >= 3 and all(abs(g - 500) <= 20 for g in gaps[1:]), gaps  # busy: 0.5 s on/off
+    print("stream summary:", bridge.history[-1])
+    assert bridge.history[-1]["xruns"] <= 10  # 0 on a quiet machine; a loaded shared CI host may glitch
+
+
+def test_bridge_round_trip_latency_through_an_rtp_echo(jack_server: JackServer, tmp_path: Path) -> None:
+    """Microphone -> bridge -> RTP -> SIPp echo -> RTP -> bridge -> earpiece, timed in JACK samples.
+
+    The figure includes pjsua's jitter buffer and codec framing on both legs; printed for the bench.
+    """
+    echo = Sipp.uas(tmp_path)
+    probe = JackProbe(jack_server, freq=600, level=MIC_LEVEL)
+    probe.tone_on(False)
+    phone = Phone()
+    try:
+        cid = phone.core.execute(CallCommand("dial", target=echo.uri()))
+        phone.wait("connected")
+        time.sleep(1.5)  # let both buffers settle
+        probe.clear()
+        probe.tone_on(True)
+        time.sleep(1.0)
+        rec = probe.recording()
+        phone.core.execute(CallCommand("hangup", call_id=cid))
+        phone.wait("ended")
+    finally:
+        phone.close()
+        probe.close()
+        echo.stop()
+    back = analyse(rec, probe.rate, threshold=0.02)
+    assert back["onset"] is not None, "nothing came back from the echo"
+    assert back["peak"] == pytest.approx(600, rel=0.01)
+    rtt = back["onset"]
+    print(f"round trip mic->echo->earpiece: {rtt * 1000:.0f} ms at {probe.rate} Hz")
+    assert rtt < 0.5
