@@ -289,7 +289,7 @@ def _sip(t: dict[str, Any], where: str) -> SipConfig:
 
 
 def _uri_ok(value: str) -> bool:
-    return value.startswith(("sip:", "sips:")) and len(value) > 5 and " " not in value
+    return value.startswith(("sip:", "sips:")) and len(value.split(":", 1)[1]) > 0 and " " not in value
 
 
 def _account(t: dict[str, Any], index: int, where: str, base: Path) -> AccountConfig:

@@ -54,7 +54,10 @@ def audio_hook(device: str, config: Config) -> Any:
     bridge = getattr(audio, "AudioBridge", None)
     if bridge is None:
         raise UserError("--audio-device: usbphone.sip.audio has no AudioBridge in this build")
-    return bridge(device)
+    try:
+        return bridge(device, config=config)
+    except ValueError as exc:  # the bridge validates its own [audio] keys
+        raise UserError(f"audio: {exc}") from None
 
 
 def print_event(ev: CallEvent) -> None:

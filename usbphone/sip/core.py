@@ -5,7 +5,7 @@ media I/O and runs the callbacks (usbphone/sip/callbacks.py), which only build C
 ``emit`` (the app passes ``queue.put``). The thread that calls ``start()`` creates the endpoint and becomes
 the *owner*: ``execute()`` and ``shutdown()`` raise CallError on any other thread, so a thread pjlib does not
 know (udev monitor, HID reader, GC finaliser) can never call into pjsua2. The app's loop blocks on its queue,
-so an idle phone costs ~0 % CPU (measured in tests/sip/test_core_threads.py), and a command is one
+so an idle phone costs ~0 % CPU (measured in tests/sip/test_sip_threads.py), and a command is one
 function call away. Call objects are kept until they are reaped on the owner thread (next execute() or
 shutdown(), while the library still runs), so no pjsua2 destructor ever runs after ``libDestroy``.
 Edit this module for a new CallCommand; SIP callbacks live in callbacks.py, config mapping in pjconfig.py.
