@@ -123,8 +123,8 @@ def portaudio_index(card: SoundCard, devices: list[dict[str, Any]]) -> int | Non
     return None
 
 
-def resolve(name: str | None, devices: list[dict[str, Any]], default: tuple[int, int] | None = None
-            ) -> tuple[int, int]:
+def resolve(name: str | None, devices: list[dict[str, Any]], default: tuple[int, int] | None = None,
+            proc_root: str = "/proc/asound") -> tuple[int, int]:
     """(input index, output index) for a user-given device name; raises AudioDeviceError listing the choices.
 
     Accepted: ``hw:N`` / ``hw:N,0`` / ``hw:CARD=ID`` / an ALSA card id (matched via the ``(hw:N,0)`` suffix and
@@ -140,7 +140,7 @@ def resolve(name: str | None, devices: list[dict[str, Any]], default: tuple[int,
     m = re.fullmatch(r"hw:(?:CARD=)?([^,]+)(?:,\d+)?", text)
     if m:
         card = m.group(1)
-        number = int(card) if card.isdigit() else _card_number(card)
+        number = int(card) if card.isdigit() else _card_number(card, proc_root)
         if number is not None:
             idx = portaudio_index(SoundCard(number, card, ""), devices)
             if idx is not None:
@@ -158,7 +158,7 @@ def resolve(name: str | None, devices: list[dict[str, Any]], default: tuple[int,
                     raise AudioDeviceError(f"sound device {text!r} is ambiguous; " + describe(devices))
                 return both[0], both[0]
             return ins[0], outs[0]
-    number = _card_number(text)
+    number = _card_number(text, proc_root)
     if number is not None:
         idx = portaudio_index(SoundCard(number, text, ""), devices)
         if idx is not None:
