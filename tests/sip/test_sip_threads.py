@@ -60,6 +60,7 @@ def test_command_from_another_thread_runs_within_milliseconds(make_core, sipp_ua
     latency = time.monotonic() - sent[0]
     print(f"command queued -> INVITE sent -> 180 received: {1000 * latency:.1f} ms")
     assert latency < 0.5
+    dut.wait("connected", call_id=cid)
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
     assert uas.wait() == 0
