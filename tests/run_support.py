@@ -68,11 +68,11 @@ class Script:
 
     press = dial
 
-    def button(self, name: str) -> Script:
+    def button(self, name: str, gap: float = 0.4) -> Script:
         self._add(**{name: 1})
         self.wait(0.1)
         self._add()
-        return self.wait(0.4)
+        return self.wait(gap)
 
     def idle_until(self, t: float) -> Script:
         self.at(t)

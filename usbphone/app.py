@@ -55,14 +55,20 @@ class Handset(Protocol):
 class DeviceHandset:
     """A real (or replayed) device behind a DeviceRunner."""
 
-    def __init__(self, runner: Any, caps: Capabilities, name: str, key: str = "") -> None:
+    def __init__(self, runner: Any, caps: Capabilities, name: str, key: str = "",
+                 on_write: Callable[[Any], None] | None = None) -> None:
         self.runner, self.caps, self.name, self.key = runner, caps, name, key
+        self.on_write = on_write
 
     def send(self, cmd: HandsetCommand) -> None:
         try:
-            self.runner.send(cmd)
+            writes = self.runner.send(cmd)
         except UserError as exc:  # TransportError: the device went away mid-write
             log.warning("%s: %s", self.name, exc)
+            return
+        if self.on_write is not None:
+            for out in writes:
+                self.on_write(out)
 
     def stop(self) -> None:
         self.runner.stop()
@@ -158,7 +164,8 @@ class App:
         transport = ReplayTransport(trace)
         runner = DeviceRunner(driver, transport, self.q.put, name=profile.id if profile else dev.name)
         self.replay_transport = transport
-        self._use_handset(DeviceHandset(runner, driver.capabilities(), dev.name or dev.id_text, "replay"))
+        self._use_handset(DeviceHandset(runner, driver.capabilities(), dev.name or dev.id_text, "replay",
+                                        self.log.device_write))
         prof = profile.id if profile else "generic HID telephony (from its report descriptor)"
         return f"replay of {self.replay_path}: {dev.name or dev.id_text} [{prof}], {transport.duration:.1f} s"
 
@@ -247,7 +254,8 @@ class App:
             self.virtual.stop()
             self.virtual = None
         name = f"{found.info.name} ({found.info.id_text}) [{profile.id if profile else 'generic HID telephony'}]"
-        self._use_handset(DeviceHandset(runner, driver.capabilities(), name, notice.identity.key))
+        self._use_handset(DeviceHandset(runner, driver.capabilities(), name, notice.identity.key,
+                                        self.log.device_write))
         self.say(f"handset: {name}")
 
     # -- echo test -----------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Every handset event, handset command, call event and call command is written with ``t`` (Unix time, s) and
 ``kind``: ``handset_event`` ({"event": "key", "value": "6"}), ``handset_command`` ({"command": "ring",
 "value": "on"}), ``call_event`` ({"event": "incoming", "call_id": 0, ...}), ``call_command`` ({"command":
-"dial", "target": "600"}), plus ``status`` lines (start, stop, errors). Lines are flushed as written, so a
+"dial", "target": "600"}), ``device_write`` ({"report": "02 03 00", "transport": "hidraw"}: the bytes a
+handset command became), plus ``status`` lines (start, stop, errors). Lines are flushed as written, so a
 crash loses nothing and `tail -f` works. Edit this module when a record kind is added.
 """
 
@@ -60,6 +61,10 @@ class EventLog:
 
     def write(self, item: HandsetEvent | HandsetCommand | CallEvent | CallCommand) -> None:
         self._emit(record(item, time.time()))
+
+    def device_write(self, out: Any) -> None:
+        """One OutputReport written to the handset (``to_json()`` gives report hex + transport)."""
+        self._emit({"t": round(time.time(), 6), "kind": "device_write", **out.to_json()})
 
     def status(self, what: str, **fields: Any) -> None:
         self._emit({"t": round(time.time(), 6), "kind": "status", "status": what, **fields})
