@@ -707,3 +707,33 @@ def test_unknown_call_events_are_ignored():
     r = Rig()
     assert r.call("connected", 99) == [] and r.call("ended", 99) == [] and r.call("dtmf", 99, value="1") == []
     assert r.call("registration", value="registered") == [] and r.phone.registration == "registered"
+
+
+def test_far_end_transfers_us_and_the_new_call_takes_over():
+    r = Rig()
+    old = r.connect_out("100")
+    out = r.call("transfer", old, value="requested", remote_number="300")
+    assert lcd(out, 2) == ["transfer to 300"]
+    out = r.call("ringing", 7, extra={"direction": "out"})
+    assert r.phone.active == 7 and r.phone.state == "ringback" and tones(out) == ["ringback"]
+    assert r.call("ended", old, code=200) == [] and r.phone.state == "ringback"
+    r.call("connected", 7, remote_number="300")
+    assert r.phone.state == "in_call"
+    assert ccmds(r.hook("on"), "hangup")[0].call_id == 7
+
+
+def test_invite_with_replaces_takes_over_our_call():
+    r = Rig()
+    r.ring_in(5, number="100")
+    r.hook("off")
+    r.call("connected", 5)
+    out = r.call("connected", 9, remote_number="200", extra={"replaces": 5})
+    assert r.phone.active == 9 and lcd(out) == ["200"]
+    assert r.call("ended", 5) == [] and r.phone.state == "in_call"
+    assert ccmds(r.hook("on"), "hangup")[0].call_id == 9
+
+
+def test_unknown_call_without_transfer_is_ignored():
+    r = Rig()
+    r.connect_out()
+    assert r.call("ringing", 42) == [] and r.phone.active != 42

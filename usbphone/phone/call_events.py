@@ -145,8 +145,33 @@ class CallEventsMixin(_Base):
             self._tone("busy")
             self._hs("lcd_clear")
 
-    def _transfer_result(self, value: str) -> None:
-        if value == "succeeded":
+    def _adopt(self, ev: CallEvent) -> None:
+        """A call we did not place: the far end's INVITE with Replaces took over one of our calls, or the
+        far end transferred us (REFER) and pjsua is calling the target for us. Either way it continues
+        the call the person is on, so it takes that call's place."""
+        old = ev.extra.get("replaces")
+        if old is not None and old in self.calls:
+            call = self.calls.pop(old)
+            call.call_id = ev.call_id
+            call.number, call.name = ev.remote_number or call.number, ev.remote_name or call.name
+            self.calls[ev.call_id] = call  # type: ignore[index]
+            for attr in ("active", "held", "waiting", "ringing"):
+                if getattr(self, attr) == old:
+                    setattr(self, attr, ev.call_id)
+            self._lcd(call.label)
+        elif self.followed_transfer is not None and self.offhook:
+            self._drop(self.active)  # the transferred call ends by itself (the far end sends BYE)
+            call = Call(ev.call_id, ev.remote_number or self.followed_transfer, ev.remote_name)
+            self.calls[ev.call_id] = call  # type: ignore[index]
+            self.active, self.followed_transfer = ev.call_id, None
+            self.state, self.timer_deadline = CALLING, None
+            self._lcd(call.label)
+
+    def _transfer_result(self, value: str, ev: CallEvent | None = None) -> None:
+        if value == "requested":
+            self.followed_transfer = (ev.remote_number if ev else "") or "transfer"
+            self._lcd(f"transfer to {self.followed_transfer}", 2)
+        elif value == "succeeded":
             for cid in sorted(c for c in self.transferring if c in self.calls):
                 self._cmd("hangup", cid)
                 self._drop(cid)

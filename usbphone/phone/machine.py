@@ -69,6 +69,7 @@ class Phone(CallEventsMixin, ButtonsMixin):
         self.blind = False  # the transfer key was pressed: the next number is a blind-transfer target
         self.recall = False  # the ringing call is our own held call ringing back
         self.transferring: set[int] = set()
+        self.followed_transfer: str | None = None  # the far end transferred us to this number; pjsua follows
         self.last_number = ""
         self.registration = ""
         self.volume = self.settings.volume
@@ -109,14 +110,18 @@ class Phone(CallEventsMixin, ButtonsMixin):
         elif ev.kind == "incoming":
             self._incoming(ev)
         elif ev.kind == "transfer":
-            self._transfer_result(ev.value)
-        elif ev.call_id is not None and ev.call_id in self.calls:
-            call = self.calls[ev.call_id]
+            self._transfer_result(ev.value, ev)
+        elif ev.call_id is not None and ev.call_id not in self.calls and ev.kind in ("ringing", "connected"):
+            self._adopt(ev)  # a call the far end made for us: it transferred us, or replaced our call
+        if ev.kind in ("ringing", "connected") and ev.call_id in self.calls:
+            call = self.calls[ev.call_id]  # type: ignore[index]
             if ev.kind == "ringing":
                 self._remote_ringing(call, bool(ev.extra.get("early_media")))
-            elif ev.kind == "connected":
+            else:
                 self._connected(call)
-            elif ev.kind == "held" and ev.extra.get("by") == "remote":
+        elif ev.call_id is not None and ev.call_id in self.calls and ev.kind in ("held", "resumed", "ended"):
+            call = self.calls[ev.call_id]
+            if ev.kind == "held" and ev.extra.get("by") == "remote":
                 self._lcd("held by remote", 2)
             elif ev.kind == "resumed" and call.call_id == self.active:
                 self._lcd("", 2)
