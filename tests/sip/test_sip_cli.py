@@ -103,11 +103,11 @@ def test_call_via_registered_account_and_dial_plan(tmp_path: Path, kamailio, pjp
     assert bob.event("incoming")["remote_number"] == "alice"
 
 
-def test_audio_device_without_the_audio_bridge_is_a_clear_error():
-    import importlib.util
-
-    if importlib.util.find_spec("usbphone.sip.audio") is not None:
-        pytest.skip("the audio bridge exists; its own tests cover --audio-device")
-    r = usbphone("call", "sip:x@127.0.0.1:9", "--bind", "127.0.0.1:0", "--audio-device", "system")
-    assert r.returncode == 1 and "--audio-device needs the audio bridge" in r.stderr
-    assert "Traceback" not in r.stderr
+def test_audio_device_builds_the_audio_bridge_with_the_config(tmp_path: Path):
+    """--audio-device hands the [audio] section to the audio bridge; its complaints become one line."""
+    cfg = tmp_path / "a.toml"
+    cfg.write_text("[audio]\nbridge_rate = 12345\n")
+    r = usbphone("call", "sip:x@127.0.0.1:9", "--config", str(cfg), "--bind", "127.0.0.1:0",
+                 "--audio-device", "system")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "usbphone call: audio: [audio] bridge_rate must be 8000, 16000, 32000 or 48000"
