@@ -8,7 +8,12 @@ its own jackd); dial tone reaches the earpiece within 100 ms; the bridge's laten
 
 from __future__ import annotations
 
+import json
+import os
 import queue
+import signal
+import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -182,3 +187,31 @@ def test_bridge_round_trip_latency_through_an_rtp_echo(jack_server: JackServer, 
     rtt = back["onset"]
     print(f"round trip mic->echo->earpiece: {rtt * 1000:.0f} ms at {probe.rate} Hz")
     assert rtt < 0.5
+
+
+def test_sound_server_dying_mid_stream_is_reported_within_1s_without_deadlock(tmp_path: Path) -> None:
+    server = JackServer(tmp_path, rate=48000)
+    child = None
+    try:
+        env = dict(os.environ) | server.env()
+        child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("audio_fault_child.py"))],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True, env=env, start_new_session=True)
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "streaming"
+        time.sleep(0.5)
+        os.killpg(server.p.pid, signal.SIGKILL)  # the "device" vanishes
+        child.stdin.write("killed\n")
+        child.stdin.flush()
+        out, _ = child.communicate(timeout=30)
+    finally:
+        if child is not None and child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        server.stop()
+    assert child.returncode == 0
+    result = json.loads(out.strip().splitlines()[-1])
+    lost = [t for t, what, data in result["notes"] if what == "audio_fault" and data["kind"] == "device_lost"]
+    assert lost and lost[0] < 1.0, result
+    assert result["close_s"] < 2.0
+    print(f"device loss reported after {lost[0] * 1000:.0f} ms; close took {result['close_s'] * 1000:.0f} ms")

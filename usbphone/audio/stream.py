@@ -15,6 +15,7 @@ samples move between the card and the buffers; device choice lives in devices.py
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -118,6 +119,7 @@ class DuplexStream:
         self._down = _Resampler(bridge_rate, samplerate)
         self._fifo = np.zeros(0, dtype=np.float32)  # earpiece samples at the device rate not yet played
         self._closing = False
+        self.last_callback_t: float | None = None
         self.started_at = time.monotonic()
         channels = _channels(device)
         self._stream = sd.Stream(
@@ -154,6 +156,7 @@ class DuplexStream:
         st = self.stats
         try:
             st.callbacks += 1
+            self.last_callback_t = time.monotonic()
             if status and time.monotonic() - self.started_at < STARTUP_S:
                 st.startup_xruns += 1
             elif status:
@@ -199,17 +202,36 @@ class DuplexStream:
     def active(self) -> bool:
         return bool(self._stream.active) and not self.lost
 
-    def close(self) -> None:
+    def stalled(self, now: float, limit_s: float = 0.4) -> bool:
+        """No callback for ``limit_s``: the device or its server is gone without PortAudio saying so (a JACK
+        server that dies never calls the finished callback)."""
+        last = self.last_callback_t or self.started_at
+        return now - last > limit_s + (STARTUP_S if self.last_callback_t is None else 0.0)
+
+    def close(self, timeout_s: float = 1.0) -> bool:
+        """Stop and close; False when PortAudio hung (its JACK host waits forever for a dead server's
+        process thread): the stream is then abandoned on a daemon thread and still counts as open, so
+        ``refresh_devices()`` will not re-initialise PortAudio under it."""
         global _open_streams
         self._closing = True
-        try:
+
+        def stop() -> None:
             self._stream.abort(ignore_errors=True)
             self._stream.close(ignore_errors=True)
-        finally:
-            with _open_lock:
-                if self._counted:
-                    _open_streams -= 1
-                    self._counted = False
+
+        worker = threading.Thread(target=stop, name="usbphone-audio-close", daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            log.warning("audio: PortAudio did not stop the stream within %.1f s; abandoning it", timeout_s)
+            # Pa_Terminate at exit would wait for the same dead thread: skip it, the OS cleans up
+            atexit.unregister(sd._exit_handler)  # noqa: SLF001
+            return False
+        with _open_lock:
+            if self._counted:
+                _open_streams -= 1
+                self._counted = False
+        return True
 
 
 def _channels(device: tuple[int | str | None, int | str | None]) -> tuple[int, int]:

@@ -11,8 +11,11 @@ Threads: CallCore calls ``on_endpoint_started``/``connect``/``disconnect``/``clo
 (the only pjsua2 calls made here). The app calls ``play_tone``/``stop_tone``/``set_volume`` from its loop.
 Opening and closing the sound stream is slow (tens of ms, more on JACK), so it happens on the bridge's own
 control thread, which never touches pjsua2: it opens the stream when a call or a tone needs it, closes it
-1 s after the last one ends, notices a lost device (unplug, PortAudio error) within 0.2 s and retries a
-busy or missing device with backoff (0.5 s doubling to 8 s), reporting each fault once through ``notify``.
+1 s after the last one ends, notices a lost device (unplug, PortAudio error, no callbacks for 0.4 s) within
+0.5 s, and retries a busy or missing device with backoff (0.5 s doubling to 8 s), reporting each fault once
+through ``notify`` (``audio_fault`` with ``kind`` and, for ``device_lost``, the [audio] ``device_lost`` policy
+"keep"/"hangup" for the app to apply: only the owner thread may hang up). A stream PortAudio cannot stop
+(its JACK host waits forever on a dead server) is abandoned after 1 s rather than blocking anything.
 Edit this module for the bridge's policy; sample handling lives in usbphone/audio/.
 """
 
@@ -270,7 +273,7 @@ class AudioBridge:
 
     def _run(self) -> None:
         while not self._stop:
-            self._wake.wait(0.2)
+            self._wake.wait(0.1)
             self._wake.clear()
             try:
                 self._step(time.monotonic())
@@ -279,10 +282,11 @@ class AudioBridge:
 
     def _step(self, now: float) -> None:
         s = self._stream
-        if s is not None and s.lost:
-            self._close_stream("lost")
+        if s is not None and (s.lost or s.stalled(now)):
+            self.streaming = False
             self._fault("device_lost", f"sound device {s.device_names[1]!r} stopped (unplugged or host error)",
                         policy=self.settings.device_lost)
+            self._close_stream("lost")
             self._retry_at = now + self._backoff
         if self._wanted():
             self._idle_since = None
@@ -382,9 +386,10 @@ class AudioBridge:
         self.streaming = False
         if s is None:
             return
-        s.close()
-        summary = {"why": why, "seconds": round(time.monotonic() - (self.opened_at or 0), 2), **s.stats.as_dict(),
-                   "uplink": self.uplink.stats.as_dict(), "downlink": self.downlink.stats.as_dict()}
+        closed = s.close()
+        summary = {"why": why, "closed_cleanly": closed, "seconds": round(time.monotonic() - (self.opened_at or 0), 2),
+                   **s.stats.as_dict(), "uplink": self.uplink.stats.as_dict(),
+                   "downlink": self.downlink.stats.as_dict()}
         self.history = (self.history + [summary])[-10:]
         log.info("audio: stream closed (%s): %d xruns, %d callback errors", why, s.stats.xruns, s.stats.errors)
         self._tell("audio_closed", summary)
