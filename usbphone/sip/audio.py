@@ -232,6 +232,12 @@ class AudioBridge:
         if self._tone is not None and self._tone[0] is not tone_spec("ring"):
             self._tone = (self._tone[0], self._gain)
 
+    def use_handset(self, syspath: str | None) -> None:
+        """The handset's sysfs node (hidraw/USB interface) changed (attach/detach): its sound card is looked
+        up at the next stream open. Ignored while a device name was given (CLI/config wins)."""
+        self.handset_syspath = syspath
+        self._wake.set()
+
     def set_ring_volume(self, volume: int) -> None:
         self.settings.ring_volume = max(0, min(100, int(volume)))
 
