@@ -42,6 +42,14 @@ class Quit:
     reason: str
 
 
+@dataclass(frozen=True)
+class AudioNotice:
+    """From the audio bridge's control thread: stream opened/closed, or a fault (said once)."""
+
+    what: str
+    data: dict[str, Any]
+
+
 class Handset(Protocol):
     """What the app needs from a handset (a DeviceRunner-driven device or the virtual one)."""
 
@@ -98,6 +106,7 @@ class App:
         self.echo_number = ("600" if not config.registrar_mode else "") if echo is None else str(echo)
         self.routes: dict[str, str] = {}
         self.core: Any = None
+        self.audio: Any = None
         self.echo: Any = None
         self.hotplug: Any = None
         self.handset: Handset | None = None
@@ -143,13 +152,18 @@ class App:
             threading.Thread(target=self._replay_watch, name="replay-end", daemon=True).start()
 
     def _audio(self) -> Any:
-        """The audio bridge (usbphone/sip/audio.py) when it is available; None = tones are only logged."""
-        try:
-            from usbphone.sip import audio  # noqa: F401
-        except ImportError:
+        """The audio bridge: calls and the Phone's tones on the handset's sound card (or the default one).
+
+        ``[audio] device = "none"`` runs without sound (tones are then only logged)."""
+        if self.config.audio.device == "none":
             return None
-        factory = getattr(audio, "bridge_for_app", None)
-        return factory(self.config, self.country) if factory is not None else None
+        from usbphone.sip.audio import AudioBridge
+
+        extra = dict(self.config.audio.extra)
+        extra.setdefault("country", self.country)
+        config = replace(self.config, audio=replace(self.config.audio, extra=extra))
+        self.audio = AudioBridge(None, None, config, notify=lambda what, data: self.q.put(AudioNotice(what, data)))
+        return self.audio
 
     # -- handsets ------------------------------------------------------------------------------------
     def _open_replay(self) -> str:
@@ -253,6 +267,9 @@ class App:
         if self.virtual is not None:
             self.virtual.stop()
             self.virtual = None
+        if self.audio is not None and found.info.path.startswith("/dev/hidraw"):
+            # the sound card that shares the USB device with this HID interface (usbphone/audio/devices.py)
+            self.audio.handset_syspath = "/sys/class/hidraw/" + found.info.path.rsplit("/", 1)[1]
         name = f"{found.info.name} ({found.info.id_text}) [{profile.id if profile else 'generic HID telephony'}]"
         self._use_handset(DeviceHandset(runner, driver.capabilities(), name, notice.identity.key,
                                         self.log.device_write))
@@ -294,6 +311,8 @@ class App:
             self.log.write(item)
             self._note_call_event(item)
             self._perform(self.phone.handle_call(item, now))
+        elif isinstance(item, AudioNotice):
+            self.log.status(item.what, audio=item.data)  # faults are also logged (once) by the bridge
         elif isinstance(item, Quit):
             self._stop = True
             self.log.status("quit", reason=item.reason)
@@ -308,8 +327,21 @@ class App:
                 self.log.write(action)
                 if self.handset is not None:
                     self.handset.send(action)
+                if self.audio is not None:
+                    self._audio_command(action)
             else:
                 self._call(action)
+
+    def _audio_command(self, cmd: HandsetCommand) -> None:
+        """Tones and volumes go to the earpiece; a handset with no ringer rings through its speaker."""
+        if cmd.kind == "tone":
+            self.audio.play_tone(cmd.value)
+        elif cmd.kind == "volume":
+            self.audio.set_volume(int(cmd.value))
+        elif cmd.kind == "ring_volume":
+            self.audio.set_ring_volume(int(cmd.value))
+        elif cmd.kind == "ring" and not self.phone.caps.ringer:
+            self.audio.play_tone("ring" if cmd.value == "on" else "off")
 
     def _call(self, cmd: CallCommand) -> None:
         if cmd.kind == "dial" and cmd.target in self.routes:
