@@ -326,7 +326,7 @@ def _account(t: dict[str, Any], index: int, where: str, base: Path) -> AccountCo
         transport=r.choice("transport", TRANSPORTS, "udp"),
         srtp=r.choice("srtp", SRTP_MODES, "off"),
         register_expires=r.number("register_expires", 300, 30, 86400),
-        retry_interval=r.number("retry_interval", 60, 5, 3600),
+        retry_interval=r.number("retry_interval", 60, 1, 3600),
         retry_jitter=r.number("retry_jitter", 15, 0, 600),
         keepalive=r.number("keepalive", 15, 0, 3600),
     )

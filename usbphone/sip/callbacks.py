@@ -17,6 +17,7 @@ import pjsua2 as pj
 
 from usbphone.events import CallEvent
 from usbphone.sip.inbound import source_ip
+from usbphone.sip.retry import backoff_delay, retryable
 from usbphone.sip.uri import caller_id
 
 if TYPE_CHECKING:
@@ -158,20 +159,29 @@ class SipCall(pj.Call):
 class SipAccount(pj.Account):
     """One account: registration events and the inbound-call gate."""
 
-    def __init__(self, core: CallCore, name: str) -> None:
+    def __init__(self, core: CallCore, name: str, retry_interval: float = 60, retry_jitter: float = 15) -> None:
         super().__init__()
         self.core = core
         self.name = name
+        self.retry_interval, self.retry_jitter = retry_interval, retry_jitter
+        self.failures = 0
 
     @_guard
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         code, reason = prm.code, prm.reason
+        extra: dict[str, Any] = {"account": self.name, "expires": prm.expiration}
         if 200 <= code < 300:
             value = "registered" if prm.expiration > 0 else "unregistered"
+            self.failures = 0
+            self.core.retrier.cancel(self.name)
         else:
             value = "failed"
-        self.core.emit(CallEvent("registration", value=value, code=code, reason=reason,
-                                 extra={"account": self.name, "expires": prm.expiration}))
+            if retryable(code) and not self.core.closing:
+                self.failures += 1
+                delay = backoff_delay(self.failures, self.retry_interval, self.retry_jitter)
+                self.core.retrier.schedule(self.name, delay, lambda: self.setRegistration(True))
+                extra["retry_in"] = round(delay, 1)
+        self.core.emit(CallEvent("registration", value=value, code=code, reason=reason, extra=extra))
 
     @_guard
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:

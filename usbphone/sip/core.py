@@ -30,6 +30,7 @@ from usbphone.sip import pjconfig
 from usbphone.sip.bind import BindAddress, BindError, choose, parse_bind
 from usbphone.sip.callbacks import SipAccount, SipBuddy, SipCall
 from usbphone.sip.inbound import InboundPolicy
+from usbphone.sip.retry import Retrier
 from usbphone.sip.uri import DialError, to_uri
 
 log = logging.getLogger("usbphone.sip")
@@ -129,6 +130,8 @@ class CallCore:
         self._buddies: list[SipBuddy] = []
         self._bound = BindAddress("127.0.0.1", 0, False)
         self._transport_ids: dict[str, int] = {}
+        self.retrier = Retrier()
+        self.closing = False
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -184,7 +187,7 @@ class CallCore:
 
             accounts = (AccountConfig(name="local", user="usbphone"),)
         for i, acc_cfg in enumerate(accounts):
-            acc = SipAccount(self, acc_cfg.name)
+            acc = SipAccount(self, acc_cfg.name, acc_cfg.retry_interval, acc_cfg.retry_jitter)
             cfg = pjconfig.account_config(acc_cfg, self.config, self._bound.host, self._bound.port,
                                           self._transport_ids)
             acc.create(cfg, i == 0)
@@ -224,6 +227,8 @@ class CallCore:
         ep, self._ep = self._ep, None
         if ep is None:
             return
+        self.closing = True
+        self.retrier.stop()
         self._buddies.clear()
         for acc in self._accounts:
             try:

@@ -74,9 +74,7 @@ def account_config(acc: AccountConfig, config: Config, host: str, port: int,
     if acc.registrar:
         a.regConfig.registrarUri = acc.registrar
         a.regConfig.timeoutSec = acc.register_expires
-        a.regConfig.retryIntervalSec = acc.retry_interval
-        a.regConfig.firstRetryIntervalSec = min(acc.retry_interval, 30)
-        a.regConfig.randomRetryIntervalSec = acc.retry_jitter
+        a.regConfig.retryIntervalSec = 0  # usbphone/sip/retry.py retries, with backoff and jitter
         a.regConfig.dropCallsOnFail = False
     else:
         a.regConfig.registrarUri = ""
