@@ -33,3 +33,12 @@ def test_trace_matches_golden_events(trace: Path) -> None:
     assert events_file.is_file(), f"{trace} has no golden {events_file.name}"
     events, _ = replay_events(str(trace))
     assert [str(e) for e in events] == golden(events_file)
+
+
+def test_generic_traces_have_no_profile() -> None:
+    from usbphone.hid.open import device_info_from_trace, select_driver
+    from usbphone.hid.trace import load_trace
+
+    for trace in sorted((DEVICES / "generic" / "traces").glob("*.hid")):
+        profile, driver = select_driver(device_info_from_trace(load_trace(trace)))
+        assert profile is None and driver.name == "hid_telephony", trace
