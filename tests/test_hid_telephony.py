@@ -71,7 +71,7 @@ def test_real_output_reports_keep_the_whole_report() -> None:
         "plantronics_blackwire-3220_047f-c056_if5-telephony.rdesc.bin")))
     assert send(poly, "led off_hook on") == ["17 01"] and send(poly, "led mute on") == ["09 01"]
     assert send(poly, "ring on") == ["18 01"]  # no Ringer usage: the Ring LED rings it
-    assert send(poly, "speaker on") == ["1e 01"]
+    assert send(poly, "led speaker on") == ["1e 01"] and send(poly, "speaker on") == []
     bt700 = real_driver("plantronics_poly-bt700_047f-02e6.rdesc.bin")
     assert [s.split()[0] for s in send(bt700, "led off_hook on")] == ["24"]  # BT700 LEDs live in ids 0x21-0x25
     senn = real_driver("sennheiser_sc660-anc-usb_1395-0082.rdesc.bin")

@@ -15,7 +15,8 @@ Semantics (DESIGN.md vocabulary; §4.2 "Input flags seen"):
 - Consumer Volume Up/Down become ``vol_up``/``vol_down``; Consumer Mute becomes ``mute`` only on devices
   without Phone Mute (many send both for one press) unless [options] says otherwise.
 - Output: the driver keeps every output report's bytes, so ``led off_hook on`` writes the whole report the
-  descriptor defines with the other LEDs as they were.
+  descriptor defines with the other LEDs as they were. LED Speaker (0x1E) is ``led speaker``; ``speaker on``
+  (hands-free) has no HID usage on these headsets and encodes to nothing.
 
 Profile [options] (all optional): ``hook = "auto"|"level"|"toggle"``, ``mute = "press"|"switch"``
 (switch: an absolute mute switch, every change is one press), ``consumer_mute = "auto"|"mute"|"ignore"``,
@@ -206,7 +207,6 @@ class HidTelephonyDriver(Driver):
             buttons={c.name for c in controls if c.role == "button"},
             leds={k for k in self.outputs if k != "ringer"},
             ringer="ringer" in self.outputs,
-            speaker="speaker" in self.outputs,
             telephony=telephony,
         )
         if desc is None:
@@ -295,8 +295,6 @@ class HidTelephonyDriver(Driver):
             return self._set(self.outputs.get(command.target, []), value == "on")
         if command.kind == "ring":
             return self._set(self._ring_fields(), command.value == "on")
-        if command.kind == "speaker" and "speaker" in self.outputs:
-            return self._set(self.outputs["speaker"], command.value == "on")
         self.stats["unsupported_command"] += 1
         return []
 
