@@ -1,7 +1,10 @@
 """hidraw transport: read and write a telephony headset through its /dev/hidrawN node.
 
 Reads use ``os.open`` + ``select`` on the node and a wake pipe, so ``close()`` from any thread unblocks a
-pending ``read`` at once (hidapi's blocking read cannot be interrupted that way). Output reports are plain
+pending ``read`` at once. Why not hidapi's ``hidraw`` module (DESIGN.md names it): its blocking read cannot be
+interrupted that way, and its ``open_path`` fails under umockdev (it issues hidraw ioctls umockdev cannot
+emulate, recipes §6), which would keep the emulated tests off this code; enumeration uses pyudev
+(discovery.py), which sees the same sysfs hidapi reads. Output reports are plain
 ``write()``s (report id first; a 0 byte first for devices without report ids, as the hidraw ABI wants);
 feature reports use the HIDIOCSFEATURE ioctl. The report descriptor comes from sysfs
 (``/sys/class/hidraw/hidrawN/device/report_descriptor``), not from the HIDIOCGRDESC ioctl.
