@@ -137,3 +137,19 @@ def test_unparsable_descriptor_is_one_line_exit_2(tmp_path: Path) -> None:
     res = usbphone("replay", str(path))
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert f"{path}: its report descriptor (the R: line" in res.stderr and "Report Count" in res.stderr
+
+
+def test_bad_local_profile_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "devices" / "my-headset" / "profile.toml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('[device]\nname = "Mine"\ndriver = "hid_telephony"\ntransport = "hidraw"\n'
+                   '[[match]]\nvid = 0x1209\n[options]\nring = "loudly"\n')
+    import os
+
+    env = dict(os.environ, USBPHONE_DEVICES=str(tmp_path / "devices"), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    exe = Path(sys.executable).parent / "usbphone"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "usbphone.cli"]
+    res = subprocess.run(cmd + ["replay", str(ROOT / "devices/generic/traces/no-profile-headset.hid")],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert str(bad) in res.stderr and "field 'ring'" in res.stderr
