@@ -109,7 +109,7 @@ class HidTelephonyDriver(Driver):
         except DescriptorError as exc:
             where = device.path or f"{device.id_text} {device.name!r}"
             raise ProfileError(f"{where}: its report descriptor (the R: line of a trace) is unusable: {exc}") from None
-        self.opt = {k: v[0] for k, v in OPTION_CHOICES.items()} | {"consumer_volume": True} | self.options
+        self.opt = {k: v[0] for k, v in OPTION_CHOICES.items()} | self.options  # first choice = default
         self.controls: dict[int, list[_Control]] = {}
         self.outputs: dict[str, list[Field]] = {}  # led name or "ringer" -> fields
         self.out_state: dict[int, bytearray] = {}
