@@ -111,3 +111,17 @@ def test_send_writes_the_whole_output_report_to_the_node(tmp_path: Path) -> None
     res = subprocess.run(cmd + ["send", "/dev/hidraw0", "led", "off_hook", "on"], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)
     assert res.returncode != 0  # umockdev rejects a write the script does not expect
+
+
+@pytest.mark.parametrize("dev,profile,transport", [
+    (FakeUsbDevice(vid=0x6993, pid=0xB001, kind="usb", product="USB-PHONE"), "yealink-usb-p1k", "pyusb"),
+    (FakeUsbDevice(vid=0x0403, pid=0x6001, kind="tty", product="usbphone rotary"), "serial-rotary-hook", "serial"),
+])
+def test_devices_lists_vendor_usb_and_serial_phones(tmp_path: Path, dev: FakeUsbDevice, profile: str,
+                                                    transport: str) -> None:
+    (tmp_path / "dev.umockdev").write_text(dev.description())
+    res = subprocess.run(["umockdev-run", "-d", str(tmp_path / "dev.umockdev"), "--"] + usbphone_cmd()
+                         + ["devices", "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(r["path"], r["profile"], r["transport"]) for r in rows] == [(dev.node, profile, transport)]
