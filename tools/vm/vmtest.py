@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""`make test-vm`: the real-kernel appliance test. Boots a pinned Debian kernel under QEMU (TCG) with the
+project in its initramfs, runs tools/vm/guest_test.py there and checks QEMU's usb-audio WAV on the host.
+
+    tools/vm/vmtest.py [--trace FILE] [--report FILE] [--timeout S] [--cache DIR] [--rebuild]
+
+1. Base image (cached in .cache/vm/<key>/, key = tools/vm/mkimage.sh + cpio.py + the kernel pin + the pinned
+   dependency list): tools/vm/mkimage.sh builds the kernel and root filesystem (needs root, ~2 min), packed
+   here into an uncompressed newc cpio.
+2. Per-run overlay cpio (the kernel unpacks it over the base): /init (tools/vm/guest-init), the project's
+   usbphone/ and devices/, the udev rules `usbphone udev-rules` generates, the trace, guest_test.py and its
+   params.json.
+3. QEMU: ``-accel tcg,thread=multi -cpu max`` (KVM does not boot stock guests on these machines), qemu-xhci +
+   usb-audio writing a WAV file; the serial console is echoed with a ``vm|`` prefix and parsed for
+   ``RESULT name PASS|FAIL|SKIP detail`` lines; the guest powers itself off (sysrq o).
+4. Host checks: ``vm-finished`` (the guest test ran to its end within the timeout) and ``dial-tone-wav``
+   (the US dial tone, 350 + 440 Hz, in the WAV: Goertzel power in the loudest 0.5 s window).
+
+Exit status: 0 all PASS (SKIP allowed), 1 a FAIL or a missing RESULT, 77 cannot run here (no qemu; not root
+and no cached image); the reason is printed. ``--report`` writes {"results": {name: [verdict, detail]}, ...}
+as JSON (tests/test_vm.py reads it). Recipe: ../shared/recipes/real-peers-and-audio.md §7.
+Edit when the boot or the host-side checks change; the guest scenario is guest_test.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+import wave
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from cpio import CpioWriter, pack_tree  # noqa: E402
+
+DEFAULT_TRACE = "devices/jabra-gn/traces/gn-call-keypad.hid"
+# How the trace is played (guest_test.replay): its lift is at 0.5 s; after it the test listens to the dial
+# tone for LISTEN_S, then dials "1#" as recorded (1.0-1.7 s) and stops before the mute at 2.0 s: the rest of
+# the recorded call (mute, flash, hang-up) is replaced by the unplug.
+SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 2.5, "talk_s": 2.0, "bye_within_s": 1.0,
+            "sipp_port": 5070, "app_sip_port": 5062}
+GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached",
+                 "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "daemon-survives", "dial-tone-device")
+HOST_RESULTS = ("vm-finished", "dial-tone-wav")
+DIAL_TONE_HZ = (350.0, 440.0)  # US dial tone (the app's default country); source: ITU-T E.180 Suppl. 2 (USA)
+SKIP = 77
+RESULT_RE = re.compile(r"^RESULT (\S+) (PASS|FAIL|SKIP)\s?(.*)$")
+
+
+def say(text: str) -> None:
+    print(f"vmtest: {text}", flush=True)
+
+
+# --- the cached base image -------------------------------------------------------------------------------
+def image_key() -> str:
+    h = hashlib.sha256()
+    for name in ("mkimage.sh", "cpio.py"):
+        h.update((HERE / name).read_bytes())
+    h.update(os.environ.get("USBPHONE_VM_KERNEL", "").encode())
+    h.update(os.environ.get("GUEST_DEBS", "").encode())
+    deps = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["dependencies"]
+    h.update("\n".join(deps).encode())
+    return h.hexdigest()[:16]
+
+
+def ensure_image(cache: Path, rebuild: bool) -> Path:
+    """The directory holding vmlinuz + base.cpio, built when missing. Raises SystemExit(77) when it cannot."""
+    key = image_key()
+    img = cache / key
+    if not rebuild and (img / "base.cpio").is_file() and (img / "vmlinuz").is_file():
+        say(f"base image {img} (cached)")
+        return img
+    if os.geteuid() != 0:
+        say("building the VM image needs root (mmdebstrap, dpkg -x); run as root or `make test-vm` under sudo")
+        raise SystemExit(SKIP)
+    if shutil.which("mmdebstrap") is None:
+        say("mmdebstrap is missing: run `tools/setup.sh test` (it installs mmdebstrap and qemu-system-x86)")
+        raise SystemExit(SKIP)
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.iterdir():  # one image at a time: each is ~300 MB
+        if old.is_dir() and old.name != key:
+            shutil.rmtree(old, ignore_errors=True)
+    t0 = time.monotonic()
+    say(f"building the base image in {img} (kernel + Debian rootfs + wheels; ~2 min)")
+    build = img / "build"
+    subprocess.run([str(HERE / "mkimage.sh"), str(build)], check=True)
+    pack_tree(build / "root", img / "base.cpio")
+    shutil.copy2(build / "vmlinuz", img / "vmlinuz")
+    shutil.copy2(build / "kernel-release", img / "kernel-release")
+    shutil.rmtree(build)
+    size = (img / "base.cpio").stat().st_size
+    say(f"base image built in {time.monotonic() - t0:.0f} s ({size / 1e6:.0f} MB cpio)")
+    return img
+
+
+# --- the per-run overlay ---------------------------------------------------------------------------------
+def _add_tree(w: CpioWriter, src: Path, dest: str, dirs: set[str]) -> None:
+    for path in sorted(src.rglob("*")):
+        if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        rel = f"{dest}/{path.relative_to(src)}"
+        if path.is_dir():
+            _mkdirs(w, rel, dirs)
+        elif path.is_file():
+            _mkdirs(w, rel.rsplit("/", 1)[0], dirs)
+            w.add_file(rel, path.read_bytes(), 0o755 if os.access(path, os.X_OK) else 0o644)
+
+
+def _mkdirs(w: CpioWriter, path: str, dirs: set[str]) -> None:
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        d = "/".join(parts[:i])
+        if d not in dirs:
+            dirs.add(d)
+            w.add_dir(d)
+
+
+def generated_rules() -> bytes:
+    """What `usbphone udev-rules` prints from this tree's built-in profiles (the product generates them)."""
+    out = subprocess.run([sys.executable, "-m", "usbphone.cli", "udev-rules"], cwd=PROJECT, capture_output=True,
+                         check=True)
+    return out.stdout
+
+
+def write_overlay(path: Path, trace: Path) -> None:
+    dirs: set[str] = set()
+    params = {**SCENARIO, "trace": "handset.hid", "trace_name": str(trace.relative_to(PROJECT))
+              if trace.is_relative_to(PROJECT) else trace.name}
+    with open(path, "wb") as f:
+        w = CpioWriter(f)
+        w.add_file("init", (HERE / "guest-init").read_bytes(), 0o755)
+        _mkdirs(w, "opt/usbphone/vm", dirs)
+        w.add_file("opt/usbphone/vm/guest_test.py", (HERE / "guest_test.py").read_bytes())
+        w.add_file("opt/usbphone/vm/params.json", json.dumps(params, indent=1).encode())
+        w.add_file("opt/usbphone/vm/handset.hid", trace.read_bytes())
+        _add_tree(w, PROJECT / "usbphone", "opt/usbphone/src/usbphone", dirs)
+        _add_tree(w, PROJECT / "devices", "opt/usbphone/src/devices", dirs)
+        _mkdirs(w, "etc/udev/rules.d", dirs)
+        w.add_file("etc/udev/rules.d/70-usbphone.rules", generated_rules())
+        w.close()
+
+
+# --- QEMU --------------------------------------------------------------------------------------------------
+def boot(img: Path, overlay: Path, wav: Path, log: Path, timeout: float) -> tuple[list[str], bool]:
+    """Run the VM; returns (serial console lines, finished in time)."""
+    initrd = overlay.with_name("initrd.cpio")
+    with open(initrd, "wb") as out:  # base + overlay: QEMU takes one -initrd file
+        for part in (img / "base.cpio", overlay):
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 22)
+    guest_budget = int(timeout - 60)
+    cmd = ["qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2", "-m", "2048",
+           "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-monitor", "none",
+           "-kernel", str(img / "vmlinuz"), "-initrd", str(initrd),
+           "-append", f"console=ttyS0 panic=-1 rdinit=/init loglevel=4 usbphone.timeout={guest_budget}",
+           "-audiodev", f"wav,id=snd0,path={wav}", "-device", "qemu-xhci,id=usbhc",
+           "-device", "usb-audio,audiodev=snd0,bus=usbhc.0"]
+    say("booting: " + " ".join(cmd))
+    lines: list[str] = []
+    t0 = time.monotonic()
+    with open(log, "w") as logf:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                lines.append(line)
+                logf.write(line + "\n")
+                logf.flush()
+                print(f"vm| {line}", flush=True)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout)
+            finished = True
+        except subprocess.TimeoutExpired:
+            say(f"the VM did not power off within {timeout:.0f} s: killing it")
+            proc.kill()
+            proc.wait(10)
+            finished = False
+        reader.join(10)
+    initrd.unlink()
+    say(f"VM ran {time.monotonic() - t0:.1f} s (qemu exit {proc.returncode})")
+    return lines, finished
+
+
+# --- host-side audio check ---------------------------------------------------------------------------------
+def goertzel(x: list[float], rate: int, freq: float) -> float:
+    k = 2.0 * math.cos(2.0 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for v in x:
+        s1, s2 = v + k * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(1, len(x)) ** 2 * 4  # amplitude^2 of that component
+
+
+def wav_dial_tone(wav: Path) -> tuple[bool, str]:
+    """Is the dial tone in QEMU's WAV? The loudest 0.5 s window must be mostly 350 + 440 Hz."""
+    if not wav.exists() or wav.stat().st_size <= 44:
+        return False, f"{wav.name}: empty (nothing was played on the usb-audio device)"
+    with wave.open(str(wav)) as w:
+        rate, channels, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
+        raw = w.readframes(n)
+    if width != 2:
+        return False, f"{wav.name}: {8 * width}-bit samples, expected 16"
+    samples = array.array("h", raw)
+    mono = samples[::channels]
+    win = rate // 2
+    best, best_at = 0.0, 0
+    for start in range(0, max(1, len(mono) - win), win // 2):
+        chunk = mono[start:start + win]
+        energy = sum(v * v for v in chunk[::8]) / max(1, len(chunk[::8]))
+        if energy > best:
+            best, best_at = energy, start
+    seconds = len(mono) / rate
+    rms = math.sqrt(best) / 32768
+    if rms < 0.003:
+        return False, f"{wav.name}: {seconds:.1f} s at {rate} Hz x{channels}, silent (loudest 0.5 s RMS {rms:.4f})"
+    chunk = [v / 32768 for v in mono[best_at:best_at + win]]
+    total = sum(v * v for v in chunk) / len(chunk)
+    parts = [goertzel(chunk, rate, f) / 2 for f in DIAL_TONE_HZ]  # mean power of each sine
+    share = sum(parts) / total if total else 0.0
+    detail = (f"{wav.name}: {seconds:.1f} s at {rate} Hz x{channels}; loudest 0.5 s at {best_at / rate:.1f} s, "
+              f"RMS {rms:.3f}, {share:.0%} of its power at 350+440 Hz")
+    return share > 0.6 and min(parts) > 0.1 * max(parts), detail
+
+
+# --- the whole run --------------------------------------------------------------------------------------
+def parse_results(lines: list[str]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for line in lines:
+        m = RESULT_RE.match(line.strip())
+        if m:
+            out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--trace", default=DEFAULT_TRACE, help="handset trace (hid-recorder format) to plug in")
+    ap.add_argument("--report", help="write the results as JSON to this file")
+    ap.add_argument("--timeout", type=float, default=480.0, help="seconds for the boot and guest test")
+    ap.add_argument("--cache", default=str(PROJECT / ".cache" / "vm"), help="image cache directory")
+    ap.add_argument("--rebuild", action="store_true", help="rebuild the base image even when cached")
+    ap.add_argument("--keep", metavar="DIR", help="keep the serial log and WAV in DIR")
+    args = ap.parse_args(argv)
+
+    def report(results: dict[str, tuple[str, str]], code: int, why: str = "") -> int:
+        if args.report:
+            Path(args.report).write_text(json.dumps({"results": results, "exit": code, "why": why}, indent=1))
+        return code
+
+    if shutil.which("qemu-system-x86_64") is None:
+        why = "qemu-system-x86_64 is missing: run `tools/setup.sh test` (installs qemu-system-x86)"
+        say(why)
+        return report({}, SKIP, why)
+    trace = (PROJECT / args.trace).resolve()
+    if not trace.is_file():
+        say(f"no trace {trace}")
+        return report({}, 1, f"no trace {trace}")
+    t0 = time.monotonic()
+    try:
+        img = ensure_image(Path(args.cache), args.rebuild)
+    except SystemExit as exc:
+        return report({}, int(exc.code or 1), "cannot build the VM image here")
+    except subprocess.CalledProcessError as exc:
+        say(f"image build failed ({exc})")
+        return report({}, 1, "image build failed")
+    with tempfile.TemporaryDirectory(prefix="usbphone-vm-") as tmp:
+        work = Path(args.keep) if args.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        overlay, wav, log = work / "overlay.cpio", work / "usb-audio.wav", work / "serial.log"
+        write_overlay(overlay, trace)
+        lines, finished = boot(img, overlay, wav, log, args.timeout)
+        results = parse_results(lines)
+        done = any(line.startswith("DONE ") for line in lines)
+        results["vm-finished"] = ("PASS" if finished and done else "FAIL",
+                                  "guest test ran to its end and the VM powered off" if finished and done else
+                                  f"powered off: {finished}, guest test finished: {done}")
+        ok, detail = wav_dial_tone(wav)
+        if results.get("dial-tone-device", ("", ""))[0] == "SKIP" and not ok:
+            results["dial-tone-wav"] = ("SKIP", "no dial tone expected (the app opened no sound device); " + detail)
+        else:
+            results["dial-tone-wav"] = ("PASS" if ok else "FAIL", detail)
+    missing = [n for n in GUEST_RESULTS + HOST_RESULTS if n not in results]
+    for name in missing:
+        results[name] = ("FAIL", "no RESULT line (the guest test stopped before this step)")
+    say(f"results after {time.monotonic() - t0:.0f} s:")
+    for name, (verdict, detail) in results.items():
+        print(f"  {verdict:4} {name}: {detail}", flush=True)
+    failed = [n for n, (v, _) in results.items() if v == "FAIL"]
+    code = 1 if failed else 0
+    say(f"{'FAILED: ' + ', '.join(failed) if failed else 'all passed'}")
+    return report(results, code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
