@@ -94,8 +94,9 @@ class DriftBuffer:
         now = time.monotonic() if now is None else now
         x = np.asarray(samples)
         if x.dtype == np.int16:
-            x = x.astype(np.float32) / 32768.0
-        x = x.astype(np.float32, copy=False).reshape(-1)
+            x = x * np.float32(1 / 32768)
+        elif x.dtype != np.float32 or x.ndim != 1:
+            x = x.astype(np.float32).reshape(-1)
         with self._lock:
             cap = self._buf.size
             if x.size >= cap:
@@ -177,9 +178,12 @@ class DriftBuffer:
         """Consume ``m`` samples and return them resampled to ``n``; pad with silence on underrun."""
         avail = min(m, self._count)
         cap = self._buf.size
-        idx = (self._start + np.arange(avail)) % cap
-        block = self._buf[idx]
-        self._start = (self._start + avail) % cap
+        start, end = self._start, self._start + avail
+        if end <= cap:
+            block = self._buf[start:end].copy()
+        else:
+            block = np.concatenate((self._buf[start:], self._buf[:end - cap]))
+        self._start = end % cap
         self._count -= avail
         if avail < m:  # underrun: what there is, then silence, and refill before playing on
             self.stats.underruns += 1

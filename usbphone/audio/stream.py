@@ -164,16 +164,21 @@ class DuplexStream:
                 st.input_underflows += bool(status.input_underflow)
                 st.output_underflows += bool(status.output_underflow)
                 st.output_overflows += bool(status.output_overflow)
-            now = time.monotonic()
-            mic = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1, dtype=np.float32)
-            up = self._up(np.ascontiguousarray(mic, dtype=np.float32))
-            if up.size and self._capture():
-                self.uplink.write(up, now)
-            out = self._earpiece(frames, now) * self._gain()
+            now = self.last_callback_t
+            in_call = self._capture()
+            if in_call:  # nobody reads the microphone or writes the earpiece buffer outside a call
+                mic = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1, dtype=np.float32)
+                up = self._up(mic if mic.flags.c_contiguous else np.ascontiguousarray(mic))
+                if up.size:
+                    self.uplink.write(up, now)
+                out = self._earpiece(frames, now)
+                out *= self._gain()
+            else:
+                out = np.zeros(frames, dtype=np.float32)
             if self._mix is not None:
                 extra = self._mix(frames, self.samplerate)
                 if extra is not None:
-                    out = out + extra
+                    out += extra
             np.clip(out, -1.0, 1.0, out=out)
             outdata[:] = out[:, None]
         except Exception as exc:  # noqa: BLE001 - a PortAudio callback must never raise
@@ -187,12 +192,12 @@ class DuplexStream:
             need = frames - self._fifo.size
             if need <= 0:
                 break
-            n = max(int(np.ceil(need / self._down.ratio)), 1)
+            n = max(-(-need * self.bridge_rate // self.samplerate), 1)  # ceil, in integers
             self._fifo = np.concatenate([self._fifo, self._down(self.downlink.read(n, now))])
         if self._fifo.size < frames:
             self._fifo = np.concatenate([self._fifo, np.zeros(frames - self._fifo.size, dtype=np.float32)])
-        out, self._fifo = self._fifo[:frames].copy(), self._fifo[frames:]
-        return out
+        out, self._fifo = self._fifo[:frames], self._fifo[frames:]
+        return out.copy() if self._fifo.size else out
 
     def _finished(self) -> None:
         if not self._closing:

@@ -90,6 +90,31 @@ class AudioSettings:
         return s
 
 
+def _vector_reader() -> Callable[[Any, int], bytes]:
+    """Fast bytes of a pjsua2 ``ByteVector``: ``bytes(vec)`` walks it element by element through SWIG
+    (~200 us per 20 ms frame, measured); reading the std::vector's data pointer (libstdc++ layout: first word)
+    takes ~0.4 us. Verified once against the slow way; falls back to it if the layout ever differs."""
+    import ctypes
+
+    def fast(vec: Any, size: int) -> bytes:
+        data = ctypes.c_void_p.from_address(int(vec.this)).value
+        return ctypes.string_at(data, size) if data else b""
+
+    def slow(vec: Any, size: int) -> bytes:
+        return bytes(vec)[:size]
+
+    try:
+        probe = bytes(range(256)) * 3
+        if fast(pj.ByteVector(probe), len(probe)) == probe:
+            return fast
+    except Exception:  # noqa: BLE001 - any surprise: the slow, safe way
+        pass
+    return slow
+
+
+_read_vector = _vector_reader()
+
+
 class HandsetPort(pj.AudioMediaPort):
     """The handset inside pjsua's conference bridge. Callbacks (pjmedia clock thread) never raise."""
 
@@ -130,7 +155,8 @@ class HandsetPort(pj.AudioMediaPort):
                 return
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
                 self.received_audio += 1
-                b.downlink.write(np.frombuffer(bytes(frame.buf), dtype="<i2"))
+                size = min(int(frame.size), int(frame.buf.size()))
+                b.downlink.write(np.frombuffer(_read_vector(frame.buf, size), dtype="<i2"))
             else:  # no audio this tick (before media, on hold): keep the clock flowing with silence
                 b.downlink.write(self._silence)
         except Exception:  # noqa: BLE001
