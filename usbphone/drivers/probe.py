@@ -3,18 +3,24 @@
 Used by `usbphone devices` to show e.g. the Yealink model from its VERSION reply. A driver that can say
 more about the device after talking to it exposes ``identified`` (True once it knows) and puts what it
 learned in ``capabilities().notes`` (Yealink: "model P1K (version 0x0110)", "serial ..."). Devices whose
-drivers have no ``identified`` attribute are not opened.
+drivers have no ``identified`` attribute are not opened. ``probe`` bounds the whole exchange (open
+included) in wall time, so a device or a libusb call that hangs costs one note, never the listing.
 
 Edit this module when probing needs more than the driver loop.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 
 from usbphone.drivers.base import Driver
+from usbphone.errors import UserError
 from usbphone.hid.transport import Transport, TransportError
+
+log = logging.getLogger(__name__)
 
 
 def identify(driver: Driver, transport: Transport, timeout: float = 1.0,
@@ -45,4 +51,29 @@ def identify(driver: Driver, transport: Transport, timeout: float = 1.0,
         except TransportError:
             pass
         transport.close()
-    return list(driver.capabilities().notes)
+    notes = list(driver.capabilities().notes)
+    if not driver.identified:  # type: ignore[attr-defined]
+        notes.append(f"the device did not say what it is within {timeout:g} s")
+    return notes
+
+
+def probe(driver: Driver, make_transport: Callable[[], Transport], timeout: float = 1.0,
+          limit: float = 3.0) -> list[str]:
+    """``identify`` on its own thread, at most ``limit`` seconds in all; failures become a note."""
+    if not hasattr(driver, "identified"):
+        return []
+    result: list[list[str]] = []
+
+    def work() -> None:
+        try:
+            result.append(identify(driver, make_transport(), timeout))
+        except UserError as exc:  # e.g. the transport's library is missing
+            result.append([f"not probed: {exc}"])
+        except Exception as exc:  # a library failing in an unexpected way must not break the listing
+            log.debug("probe of %s failed", driver.device.id_text, exc_info=True)
+            result.append([f"probe failed: {type(exc).__name__}: {exc}"])
+
+    thread = threading.Thread(target=work, name=f"probe-{driver.device.id_text}", daemon=True)
+    thread.start()
+    thread.join(limit)
+    return result[0] if result else [f"not probed: the device did not answer within {limit:g} s"]

@@ -134,7 +134,11 @@ class YealinkDriver(YealinkOutputs, Driver):
         buttons = {w.split(" ", 1)[1] for w in table.values() if w.startswith("button ")}
         leds = set(self.led_names) | ({"backlight"} if m in P4K_LIKE else set())
         hook = m in HOOK_CMD or m == "b3g"
-        notes = [f"model {m.upper()}" + (f" (version 0x{self.version:04x})" if self.version is not None else "")]
+        if self.version is not None:
+            notes = [f"model {m.upper()} (version 0x{self.version:04x})"]
+        else:
+            notes = [f"model {m.upper()} (set by the profile)" if self.fixed_model
+                     else f"model unknown yet (treated as {m.upper()} until it answers VERSION)"]
         if self.serial:
             notes.append(f"serial {self.serial}")
         return Capabilities(
