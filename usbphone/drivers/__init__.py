@@ -1,7 +1,8 @@
 """Drivers: one small module per protocol family, turning reports into events and commands into reports.
 
 DRIVERS maps the name a profile's ``device.driver`` uses to ``module:Class``; classes load lazily so
-a profile for one family never imports another family's code. Add a line here with a new driver.
+a profile for one family never imports another family's code. Edit this module only to add a line for a
+new driver.
 """
 
 from __future__ import annotations

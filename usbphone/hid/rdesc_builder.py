@@ -5,7 +5,7 @@ The traces committed in devices/ carry descriptors the project wrote itself from
 with this, and tests use it for parser edge cases. Example::
 
     d = Rdesc().page(0x0B).usage(0x05).collection(APPLICATION).report_id(2)
-    d.logical(0, 1).size(1).count(1).usage(0x20).input(VAR | ABS_NOPREF).end()
+    d.logical(0, 1).size(1).count(1).usage(0x20).input(VAR | NOPREF).end()
     d.bytes()
 
 Edit this module only if an item type is missing.
