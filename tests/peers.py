@@ -378,6 +378,7 @@ class PjPeer:
         threading.Thread(target=self._read, daemon=True).start()
         ready = self.event("ready", timeout=20)
         self.address = ready["value"]
+        self.transports: dict[str, str] = ready["transports"]  # "tls" -> "127.0.0.1:PORT" when it has one
 
     def _read(self) -> None:
         assert self.p.stdout is not None

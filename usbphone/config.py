@@ -33,7 +33,7 @@ KNOWN_CODECS = ("PCMU", "PCMA", "G722", "GSM", "iLBC", "speex")
 DEFAULT_CODECS = ("PCMU", "PCMA", "G722", "GSM", "iLBC")
 NETWORK_WORDS = ("loopback", "local")
 PRESENCE_STATES = ("available", "busy", "dnd", "away", "offline")
-SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian/Ubuntu; the wheel's OpenSSL looks in /etc/pki
 FREE_FORM_SECTIONS = ("phone", "log", "device")
 
 
@@ -90,6 +90,8 @@ class SipConfig:
     ice: bool = False
     tls_ca_file: str = SYSTEM_CA_BUNDLE
     tls_verify: bool = True
+    tls_cert_file: str = ""  # our own certificate, for TLS connections others open to us
+    tls_key_file: str = ""
     log_level: int = 0
 
 
@@ -282,6 +284,8 @@ def _sip(t: dict[str, Any], where: str) -> SipConfig:
         ice=r.get("ice", bool, False),
         tls_ca_file=r.get("tls_ca_file", str, SYSTEM_CA_BUNDLE),
         tls_verify=r.get("tls_verify", bool, True),
+        tls_cert_file=r.get("tls_cert_file", str, ""),
+        tls_key_file=r.get("tls_key_file", str, ""),
         log_level=r.number("log_level", 0, 0, 6),
     )
     r.done()

@@ -11,6 +11,7 @@ Its main loop is the app's threading model in miniature: one queue, the owner th
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import sys
 import threading
@@ -28,6 +29,7 @@ def out(obj: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     config = load_config(sys.argv[1])
     q: queue.Queue[Any] = queue.Queue()
     core = CallCore(config, q.put, bind=sys.argv[2])
@@ -40,7 +42,7 @@ def main() -> int:
         q.put(None)
 
     threading.Thread(target=reader, daemon=True).start()
-    out({"kind": "ready", "value": core.local_address})
+    out({"kind": "ready", "value": core.local_address, "transports": core.transport_addresses})
     while True:
         item = q.get()
         if item is None:

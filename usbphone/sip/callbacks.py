@@ -206,6 +206,21 @@ class SipAccount(pj.Account):
         call.answer(op)
 
 
+class PjLogWriter(pj.LogWriter):
+    """pjsip's own log lines -> Python logging ("usbphone.pjsip") instead of stdout. Any pjlib thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log = logging.getLogger("usbphone.pjsip")
+
+    def write(self, entry: pj.LogEntry) -> None:
+        level = logging.ERROR if entry.level <= 1 else logging.WARNING if entry.level == 2 else logging.INFO
+        try:
+            self.log.log(level, "%s", entry.msg.rstrip())
+        except Exception:  # noqa: BLE001 - logging must never break pjsip
+            pass
+
+
 class SipBuddy(pj.Buddy):
     """A watched presence buddy; reports its state as a ``presence`` CallEvent."""
 

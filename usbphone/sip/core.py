@@ -28,7 +28,7 @@ from usbphone.errors import UserError
 from usbphone.events import CallCommand, CallEvent
 from usbphone.sip import pjconfig
 from usbphone.sip.bind import BindAddress, BindError, choose, parse_bind
-from usbphone.sip.callbacks import SipAccount, SipBuddy, SipCall
+from usbphone.sip.callbacks import PjLogWriter, SipAccount, SipBuddy, SipCall
 from usbphone.sip.inbound import InboundPolicy
 from usbphone.sip.retry import Retrier
 from usbphone.sip.uri import DialError, to_uri
@@ -84,6 +84,11 @@ def _release(calls: list[SipCall]) -> None:
         del call
 
 
+def _host_port(host: str, local_name: str) -> str:
+    port = local_name.rsplit(":", 1)[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def apply_mute(call: SipCall) -> None:
     """Make the far end hear silence (or audio again): disconnect every conference port that feeds the
     call's port, and reconnect exactly those on unmute. RTP keeps flowing (noVad), carrying silence.
@@ -130,6 +135,8 @@ class CallCore:
         self._buddies: list[SipBuddy] = []
         self._bound = BindAddress("127.0.0.1", 0, False)
         self._transport_ids: dict[str, int] = {}
+        self._log_writer: PjLogWriter | None = None
+        self.transport_addresses: dict[str, str] = {}  # "udp"/"tcp"/"tls" -> "host:port" bound
         self.retrier = Retrier()
         self.closing = False
 
@@ -145,7 +152,8 @@ class CallCore:
             ep.libCreate()
         self._ep = ep
         try:
-            ep.libInit(pjconfig.endpoint_config(self.config))
+            self._log_writer = PjLogWriter()  # kept alive as long as the library
+            ep.libInit(pjconfig.endpoint_config(self.config, self._log_writer))
             self._create_transports(ep)
             ep.libStart()
             ep.audDevManager().setNullDev()
@@ -175,6 +183,7 @@ class CallCore:
             except pj.Error as exc:
                 raise BindError(f"cannot bind SIP {kind.upper()} to {bind}: {exc.reason}") from None
             self._transport_ids[kind] = tid
+            self.transport_addresses[kind] = _host_port(bind.host, ep.transportGetInfo(tid).localName)
             if kind == "udp":
                 port = int(ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
                 bind = BindAddress(bind.host, port, True)
@@ -188,8 +197,8 @@ class CallCore:
             accounts = (AccountConfig(name="local", user="usbphone"),)
         for i, acc_cfg in enumerate(accounts):
             acc = SipAccount(self, acc_cfg.name, acc_cfg.retry_interval, acc_cfg.retry_jitter)
-            cfg = pjconfig.account_config(acc_cfg, self.config, self._bound.host, self._bound.port,
-                                          self._transport_ids)
+            port = int(self.transport_addresses[acc_cfg.transport].rsplit(":", 1)[1])
+            cfg = pjconfig.account_config(acc_cfg, self.config, self._bound.host, port, self._transport_ids)
             acc.create(cfg, i == 0)
             self._accounts.append(acc)
         for uri in self.config.presence.buddies:

@@ -9,7 +9,7 @@ import os
 
 import pjsua2 as pj
 
-from usbphone.config import AccountConfig, Config
+from usbphone.config import AccountConfig, Config, ConfigError
 from usbphone.sip.bind import BindAddress
 
 _SRTP = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
@@ -53,11 +53,19 @@ def transport_config(bind: BindAddress, kind: str, config: Config) -> pj.Transpo
         tc.publicAddress = bind.host
     if kind == "tls":
         tls = tc.tlsConfig
-        # The wheel's bundled OpenSSL looks under /etc/pki/tls; point it at the system CA bundle instead.
-        if os.path.exists(config.sip.tls_ca_file):
-            tls.CaListFile = config.sip.tls_ca_file
+        # The wheel's bundled OpenSSL 1.0.2 looks for CAs under /etc/pki/tls: point it at the system bundle.
+        # (CaListPath, a hashed directory, is not honoured by the wheel: verification failed with it.)
+        # Known limit, measured with pjsua2 2.15.1: with the big system bundle loaded, our TLS *listener*
+        # fails handshakes ("End of file"), so direct inbound TLS needs a small tls_ca_file; calls over a
+        # registered TLS connection do not use the listener.
+        if not os.path.isfile(config.sip.tls_ca_file):
+            raise ConfigError(f"TLS: CA file {config.sip.tls_ca_file} does not exist (set [sip] tls_ca_file "
+                              "to the CA bundle that signed your server's certificate)")
+        tls.CaListFile = config.sip.tls_ca_file
         tls.verifyServer = config.sip.tls_verify
-        tls.method = pj.PJSIP_TLSV1_2_METHOD
+        if config.sip.tls_cert_file:
+            tls.certFile = config.sip.tls_cert_file
+            tls.privKeyFile = config.sip.tls_key_file
     return tc
 
 
