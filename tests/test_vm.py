@@ -1,0 +1,67 @@
+"""The real-kernel appliance test in the default suite: runs tools/vm/vmtest.py (what `make test-vm` runs) once.
+
+A pinned Debian kernel boots under QEMU (TCG) with the project in its initramfs; inside, a handset made with
+/dev/uhid from devices/jabra-gn/traces/gn-call-keypad.hid meets the generated udev rule, `usbphone run` (as
+the unprivileged user usbphone) attaches it through the hidraw transport, the replayed lift + dial reaches
+SIPp on the guest's loopback, unplugging it mid-call sends the BYE, and the dial tone lands in the WAV file
+of QEMU's usb-audio device. Each step is one RESULT line (tools/vm/guest_test.py); this file asserts them.
+Skips with the reason where QEMU is missing or the image cannot be built (not root). A cold run builds the
+image (~1.5 min, cached in .cache/vm); a warm run takes under a minute. Edit when a RESULT is added.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VMTEST = ROOT / "tools" / "vm" / "vmtest.py"
+APPLIANCE = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached", "call-reaches-sipp",
+             "handset-outputs", "bye-on-unplug", "daemon-survives", "vm-finished", "usb-audio-reference")
+AUDIO = ("dial-tone-device", "dial-tone-wav")
+BUDGET_S = 900  # cold image build + boot, on a busy 2-core machine
+
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(BUDGET_S + 60)]
+
+
+@pytest.fixture(scope="module")
+def vm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 is missing: `tools/setup.sh test` installs qemu-system-x86 (VM test)")
+    work = tmp_path_factory.mktemp("vm")
+    report = work / "report.json"
+    proc = subprocess.run([sys.executable, str(VMTEST), "--report", str(report), "--keep", str(work)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=BUDGET_S)
+    if not report.exists():
+        pytest.fail(f"vmtest.py wrote no report (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    data = json.loads(report.read_text())
+    if data["exit"] == 77:
+        pytest.skip(f"VM test cannot run here: {data['why']}")
+    data["log"] = proc.stdout
+    data["dir"] = str(work)
+    return data
+
+
+def _verdicts(vm: dict[str, Any], names: tuple[str, ...]) -> dict[str, list[str]]:
+    return {name: vm["results"].get(name, ["FAIL", "no RESULT line"]) for name in names}
+
+
+def test_appliance_on_a_real_kernel(vm: dict[str, Any]) -> None:
+    got = _verdicts(vm, APPLIANCE)
+    failed = {name: detail for name, (verdict, detail) in got.items() if verdict != "PASS"}
+    assert not failed, (f"VM RESULTs not passing: {json.dumps(failed, indent=1)}\nserial log and WAV in {vm['dir']}; "
+                        f"last output:\n{vm['log'][-4000:]}")
+
+
+def test_dial_tone_reaches_the_usb_sound_card(vm: dict[str, Any]) -> None:
+    got = _verdicts(vm, AUDIO)
+    if got["dial-tone-device"][0] == "SKIP":
+        pytest.skip(got["dial-tone-device"][1])
+    assert got["dial-tone-device"][0] == "PASS", got["dial-tone-device"][1]
+    assert got["dial-tone-wav"][0] == "PASS", f"{got['dial-tone-wav'][1]} (WAV in {vm['dir']})"
