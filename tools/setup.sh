@@ -24,8 +24,13 @@ pick_python() {
 }
 
 debs=$RUN_DEBS; [[ $what == test ]] && debs=$TEST_DEBS
-missing=$(for p in $debs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done | tr '\n' ' ')
-if [[ -z $(pick_python) ]] && command -v apt-get >/dev/null; then missing="$missing python3 python3-venv"; fi
+if command -v dpkg-query >/dev/null && command -v apt-get >/dev/null; then
+  missing=$(for p in $debs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done | tr '\n' ' ')
+  if [[ -z $(pick_python) ]]; then missing="$missing python3 python3-venv"; fi
+else
+  echo "usbphone setup: not Debian/Ubuntu (no apt-get): install the equivalents of these Debian packages yourself: $debs" >&2
+  missing=""
+fi
 if [[ -n ${missing// /} ]]; then
   if [[ $(id -u) == 0 ]]; then
     echo "usbphone setup: installing Debian packages: $missing"
@@ -42,7 +47,7 @@ if [[ -n ${missing// /} ]]; then
 fi
 
 PY=$(pick_python)
-[[ -n $PY ]] || die "need CPython 3.11 or 3.12 with venv (the pjsua2-python wheel exists only for those); install python3.11 or python3.12."
+[[ -n $PY ]] || die "need CPython 3.11 or 3.12 with venv (the pjsua2-python wheel exists only for those); install python3.11 or python3.12 with its venv module (Debian: apt-get install python3-venv)."
 
 stamp=.venv/.usbphone-$what-$(sha1sum pyproject.toml | cut -c1-12)
 if [[ ! -f $stamp ]]; then
