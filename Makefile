@@ -22,3 +22,8 @@ bench: setup-test
 
 clean:
 	rm -rf .venv
+
+# The real-kernel appliance test alone (QEMU, TCG): builds/caches the image in .cache/vm, boots, prints RESULT lines.
+.PHONY: test-vm
+test-vm: setup-test
+	.venv/bin/python tools/vm/vmtest.py $(VM_ARGS)
