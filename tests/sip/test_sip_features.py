@@ -159,3 +159,14 @@ def test_srtp_mandatory_call(make_core, pjpeer, capture):
     dut.wait("ended", call_id=cid)
     media = cap.finish().fields(f"sdp && udp.port == {peer.port}", "sdp.media", decode=[f"udp.port=={peer.port},sip"])
     assert len(media) >= 2 and all("RTP/SAVP" in m[0] for m in media), media  # offer and answer
+
+
+def test_ice_on_a_loopback_bind_is_switched_off_with_a_notice(make_core, pjpeer):
+    """ICE needs candidates and pjnath gathers none on loopback (the only network tests may use)."""
+    peer = pjpeer("[sip]\nauto_answer = true\n")
+    dut = make_core("[sip]\nice = true\n")
+    assert "ICE is off" in dut.core.notice
+    cid = dut.run("dial", target=peer.uri())
+    dut.wait("connected", call_id=cid)
+    dut.run("hangup", call_id=cid)
+    dut.wait("ended", call_id=cid)

@@ -132,3 +132,15 @@ def test_backoff_delay_has_jitter_and_a_cap():
     assert len({round(backoff_delay(1, 60, 15, rng), 3) for _ in range(20)}) > 15  # phones do not retry in step
     assert backoff_delay(30, 60, 0) == MAX_DELAY
     assert not retryable(401) and not retryable(403) and retryable(503) and retryable(408)
+
+
+def test_outbound_proxy_carries_registration_and_calls(make_core, kamailio, pjpeer):
+    kam = kamailio(USERS)
+    bob = pjpeer(account(kam, "bob") + "[sip]\nauto_answer = true\n", name="bob")
+    bob.event("registration")
+    dut = make_core(account(kam, "alice") + f'outbound_proxy = "{kam.uri}"\n')
+    assert dut.wait("registration").value == "registered"
+    cid = dut.run("dial", target="bob")
+    dut.wait("connected", call_id=cid)
+    dut.run("hangup", call_id=cid)
+    dut.wait("ended", call_id=cid)

@@ -60,6 +60,7 @@ class AudioSettings:
     country: str = "us"
     latency: str | float = "low"
     device_lost: str = "keep"  # or "hangup": what the app should do with calls when the device goes
+    echo_cancel: str = "auto"  # "auto" = while hands-free (speakerphones, speaker on), "on", "off"
     linger_s: float = 1.0
 
     @classmethod
@@ -75,7 +76,7 @@ class AudioSettings:
         device = getattr(section, "device", None) if not isinstance(section, dict) else section.get("device")
         s = cls(device=str(device or ""))
         for key, kind in (("samplerate", int), ("bridge_rate", int), ("volume", int), ("ring_volume", int),
-                          ("country", str), ("device_lost", str), ("linger_s", float)):
+                          ("country", str), ("device_lost", str), ("linger_s", float), ("echo_cancel", str)):
             if key in extra:
                 try:
                     setattr(s, key, kind(extra[key]))
@@ -85,6 +86,8 @@ class AudioSettings:
             s.latency = extra["latency"]
         if s.device_lost not in DEVICE_LOST_POLICIES:
             raise ValueError(f"[audio] device_lost must be one of {', '.join(DEVICE_LOST_POLICIES)}")
+        if s.echo_cancel not in ("auto", "on", "off"):
+            raise ValueError("[audio] echo_cancel must be auto, on or off")
         if s.bridge_rate not in (8000, 16000, 32000, 48000):
             raise ValueError("[audio] bridge_rate must be 8000, 16000, 32000 or 48000")
         return s
@@ -195,6 +198,7 @@ class AudioBridge:
         self._last_fault = ""
         self.opened_at: float | None = None
         self.history: list[dict[str, Any]] = []  # one summary per stream opened (xruns, buffer stats)
+        self.hands_free = False
         self.faults = 0
 
     # --- CallCore hook (pjlib-known threads) ----------------------------------------------------------
@@ -264,6 +268,29 @@ class AudioBridge:
         self.handset_syspath = syspath
         self._wake.set()
 
+    def set_hands_free(self, on: bool) -> None:
+        """Speaker mode (``speaker on|off`` commands; speakerphones are always hands-free): with
+        ``echo_cancel = "auto"`` this switches the echo canceller on and off, at once if a stream runs."""
+        self.hands_free = bool(on)
+        self._apply_echo(self._stream)
+
+    def _echo_wanted(self) -> bool:
+        mode = self.settings.echo_cancel
+        return mode == "on" or (mode == "auto" and self.hands_free)
+
+    def _apply_echo(self, s: Any) -> None:
+        if s is None:
+            return
+        from usbphone.audio import echo
+
+        if not self._echo_wanted():
+            s.echo = None
+        elif s.echo is None:
+            try:
+                s.echo = echo.EchoCanceller(s.samplerate)
+            except RuntimeError as exc:
+                self._fault("echo_unavailable", f"echo cancellation is off: {exc}")
+
     def set_ring_volume(self, volume: int) -> None:
         self.settings.ring_volume = max(0, min(100, int(volume)))
 
@@ -288,6 +315,7 @@ class AudioBridge:
             out["stream"] = s.stats.as_dict() | {"samplerate": s.samplerate, "names": s.device_names,
                                                  "device_latency_s": s.latency_s}
             out["bridge_latency_ms"] = s.bridge_latency_ms()
+            out["echo_cancel"] = s.echo is not None
         if self.history:
             out["history"] = list(self.history)
         return out
@@ -345,6 +373,7 @@ class AudioBridge:
             self._backoff = min(self._backoff * 2, 8.0)
             self._fault("open_failed", _explain(exc, self.device))
             return
+        self._apply_echo(self._stream)
         self.streaming = True
         self.opened_at = now
         self._backoff = 0.5

@@ -172,6 +172,8 @@ class CallCore:
         bind = parse_bind(text)
         is_default = self._bind_text is None and self.config.sip.bind == DEFAULT_BIND
         bind, self.notice = choose(bind, is_default)
+        if self.config.sip.ice and pjconfig.loopback(bind.host):
+            self.notice = " ".join(filter(None, [self.notice, "ICE is off: no ICE candidates exist on loopback"]))
         if self.notice:
             log.warning("%s", self.notice)
         kinds = ["udp"] + sorted({a.transport for a in self.config.accounts} - {"udp"})
@@ -315,9 +317,12 @@ class CallCore:
         try:
             return handler(command)
         except pj.Error as exc:
-            raise CallError(f"{command.kind} failed: {exc.reason} ({exc.status})") from None
+            message = f"{command.kind} failed: {exc.reason} ({exc.status})"
         except DialError as exc:
-            raise CallError(str(exc)) from None
+            message = str(exc)
+        # Raised outside the except block on purpose: a chained exception would keep the handler's frames,
+        # and with them SipCall objects, alive past libDestroy (their destructor then aborts the process).
+        raise CallError(message)
 
     def _reap(self) -> None:
         with self._lock:
@@ -368,11 +373,13 @@ class CallCore:
         self.keep(call)
         try:
             call.makeCall(uri, pj.CallOpParam(True))
-        except pj.Error:
-            self.call_gone(call)
-            raise
-        call.cid = call.getId()
-        return call.cid
+            call.cid = call.getId()
+            return call.cid
+        except pj.Error as exc:
+            message = f"dial {uri} failed: {exc.reason} ({exc.status})"
+        self.call_gone(call)  # reaped on this thread later; no exception frame may keep it alive
+        del call
+        raise CallError(message)
 
     def _cmd_answer(self, cmd: CallCommand) -> None:
         op = pj.CallOpParam()

@@ -25,6 +25,10 @@ def wildcard(host: str) -> bool:
     return host in ("0.0.0.0", "::")
 
 
+def loopback(host: str) -> bool:
+    return host.startswith("127.") or host == "::1"
+
+
 def endpoint_config(config: Config, log_writer: pj.LogWriter | None = None) -> pj.EpConfig:
     sip = config.sip
     cfg = pj.EpConfig()
@@ -95,7 +99,9 @@ def account_config(acc: AccountConfig, config: Config, host: str, port: int,
         a.sipConfig.proxies.append(proxy)
     nat = a.natConfig
     nat.udpKaIntervalSec = acc.keepalive
-    nat.iceEnabled = config.sip.ice
+    # pjnath gathers no host candidates on loopback (measured: "no candidate is created", every call fails
+    # with PJ_EINVAL), so ICE is only switched on for non-loopback binds (CallCore.notice says so).
+    nat.iceEnabled = config.sip.ice and not loopback(host)
     if not config.sip.stun_servers:
         nat.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
         nat.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
