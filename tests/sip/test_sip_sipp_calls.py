@@ -163,3 +163,7 @@ def test_unknown_call_and_bad_reject_code_are_clear_errors(make_core):
         dut.run("hangup", call_id=3)
     with pytest.raises(CallError, match="cannot dial"):
         dut.run("dial", target="not a uri")
+    # pjsua2 refuses this one inside makeCall; the error must not keep the Call object alive past
+    # libDestroy (that aborted the whole process before core.py raised outside the except block)
+    with pytest.raises(CallError, match=r"dial sip:\[ failed"):
+        dut.run("dial", target="sip:[")
