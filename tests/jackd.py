@@ -10,7 +10,8 @@ process and re-initialises PortAudio so sounddevice lists the "system" device (u
 
 ``JackProbe(server, prefix="PortAudio", freq=600)`` is the person at the handset: it plays a sine into every
 input port of the app (the "microphone") and records every output port (the "earpiece"), connecting ports as
-they appear. ``peak()`` gives the dominant recorded frequency, ``rms()`` the level, ``onset()`` when sound
+they appear. With ``echo_gain`` it is also the room of a speakerphone: what the app plays comes back into its
+microphone ``echo_delay_s`` later. ``peak()`` gives the dominant recorded frequency, ``rms()`` the level, ``onset()`` when sound
 first arrived. (Recipe: ../shared/recipes/real-peers-and-audio.md §3c.)
 Edit when a test needs another kind of JACK stimulus or measurement.
 """
@@ -31,35 +32,54 @@ import numpy as np
 import pytest
 
 
+NAME_POOL = 6
+
+
 class JackServer:
     def __init__(self, tmp: Path, rate: int = 48000, period: int | None = None) -> None:
         if shutil.which("jackd") is None:
             pytest.skip("jackd not installed (tools/setup.sh test installs jackd2)")
-        jack = pytest.importorskip("jack")
+        pytest.importorskip("jack")
         self.rate = rate
-        self.name = f"up{uuid.uuid4().hex[:10]}"
-        self.home = tmp / f"jack-{self.name}"
+        self._saved_env: dict[str, str | None] | None = None
+        self.tmp, self.period = tmp, period or rate // 100  # 10 ms periods
+        # JACK keeps a registry of at most 8 server names in /dev/shm; a jackd that dies without cleaning up
+        # (SIGKILL) leaves its name there until a server of the same name starts. So names come from a small
+        # fixed pool (stale ones are reclaimed) instead of being unique, and a name in use is skipped.
+        for slot in range(NAME_POOL):
+            self.name = f"usbphone-test{slot}"
+            if self._alive():
+                continue
+            if self._start():
+                return
+        raise RuntimeError(f"no jackd could start (all {NAME_POOL} test server names busy?); see {tmp}")
+
+    def _alive(self) -> bool:
+        import jack
+
+        try:
+            jack.Client("upprobe", servername=self.name, no_start_server=True).close()
+            return True
+        except jack.JackError:
+            return False
+
+    def _start(self) -> bool:
+        self.home = self.tmp / f"jack-{self.name}-{uuid.uuid4().hex[:6]}"
         self.home.mkdir(parents=True)
-        period = period or rate // 100  # 10 ms periods
-        self.log_path = tmp / f"jackd-{self.name}.log"
+        self.log_path = self.home / "jackd.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ) | self.env()
         self.p = subprocess.Popen(
-            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(rate), "-p", str(period),
-             "-w", str(period * 1_000_000 // rate), "-C", "2", "-P", "2"],  # -w: wake once per period
+            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
+             "-w", str(self.period * 1_000_000 // self.rate), "-C", "2", "-P", "2"],  # -w: wake once per period
             stdout=self._log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-        self._saved_env: dict[str, str | None] | None = None
         deadline = time.monotonic() + 15
-        while True:  # ready = a client can connect
-            try:
-                c = jack.Client("upready", servername=self.name, no_start_server=True)
-                c.close()
-                break
-            except jack.JackError:
-                if self.p.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"jackd did not start: {self.log_path.read_text(errors='replace')}") from None
-                time.sleep(0.1)
+        while not self._alive():  # ready = a client can connect
+            if self.p.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                return False
+            time.sleep(0.1)
+        return True
 
     def env(self) -> dict[str, str]:
         return {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1", "HOME": str(self.home),
@@ -104,7 +124,7 @@ class JackProbe:
     """Plays ``freq`` Hz into the app's inputs, records its outputs (JACK process thread)."""
 
     def __init__(self, server: JackServer, prefix: str = "PortAudio", freq: float = 600.0, level: float = 0.5,
-                 start_tone_at: float = 0.0) -> None:
+                 start_tone_at: float = 0.0, echo_gain: float = 0.0, echo_delay_s: float = 0.03) -> None:
         import jack
 
         self.prefix, self.freq, self.level = prefix, freq, level
@@ -118,6 +138,9 @@ class JackProbe:
         self._connected: set[str] = set()
         self._stop = threading.Event()
         self._tone_on = start_tone_at <= 0
+        self.echo_gain = echo_gain  # > 0: a "room" that feeds the earpiece back into the microphone
+        self._echo_periods = max(1, round(echo_delay_s * self.rate / self.client.blocksize))
+        self._echo: list[np.ndarray] = []
         self.started = time.monotonic()
         self.client.set_process_callback(self._process)
         self.client.activate()
@@ -129,8 +152,13 @@ class JackProbe:
         self._phase += frames
         out = self.tone.get_array()
         out[:] = self.level * np.sin(2 * np.pi * self.freq * i / self.rate) if self._tone_on else 0.0
+        heard = self.rec.get_array().copy()
+        if self.echo_gain:
+            self._echo.append(heard)
+            if len(self._echo) > self._echo_periods:
+                out += self.echo_gain * self._echo.pop(0)
         with self._lock:
-            self._chunks.append(self.rec.get_array().copy())
+            self._chunks.append(heard)
 
     def _watch(self) -> None:
         while not self._stop.wait(0.05):

@@ -50,13 +50,13 @@ def jack_server(tmp_path: Path, request: pytest.FixtureRequest):
 class Phone:
     """A CallCore with the AudioBridge on the JACK "system" device, driven from this (the owner) thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: Config | None = None) -> None:
         from usbphone.sip.audio import AudioBridge
         from usbphone.sip.core import CallCore
 
         self.events: queue.Queue[CallEvent] = queue.Queue()
         self.notes: list[tuple[str, dict]] = []
-        self.bridge = AudioBridge("system", notify=lambda what, data: self.notes.append((what, data)))
+        self.bridge = AudioBridge("system", None, config, notify=lambda what, data: self.notes.append((what, data)))
         self.core = CallCore(Config(), self.events.put, bind="127.0.0.1:0", audio=self.bridge)
         self.core.start()
 
@@ -200,7 +200,7 @@ def test_sound_server_dying_mid_stream_is_reported_within_1s_without_deadlock(tm
         assert child.stdout is not None and child.stdin is not None
         assert child.stdout.readline().strip() == "streaming"
         time.sleep(0.5)
-        os.killpg(server.p.pid, signal.SIGKILL)  # the "device" vanishes
+        os.killpg(server.p.pid, signal.SIGTERM)  # the "device" vanishes (SIGKILL would leave JACK shm behind)
         child.stdin.write("killed\n")
         child.stdin.flush()
         out, _ = child.communicate(timeout=30)
@@ -215,3 +215,49 @@ def test_sound_server_dying_mid_stream_is_reported_within_1s_without_deadlock(tm
     assert lost and lost[0] < 1.0, result
     assert result["close_s"] < 2.0
     print(f"device loss reported after {lost[0] * 1000:.0f} ms; close took {result['close_s'] * 1000:.0f} ms")
+
+
+def band_rms(x: np.ndarray, rate: int, freq: float) -> float:
+    """RMS of the signal within +-20 Hz of ``freq``."""
+    spec = np.fft.rfft(x.astype(np.float64))
+    f = np.fft.rfftfreq(x.size, 1 / rate)
+    spec[np.abs(f - freq) > 20] = 0
+    return float(np.sqrt(np.mean(np.fft.irfft(spec, x.size) ** 2)))
+
+
+@pytest.mark.skipif(not __import__("usbphone.audio.echo", fromlist=["x"]).available(), reason="no libspeexdsp1")
+def test_hands_free_echo_is_cancelled(jack_server: JackServer, tmp_path: Path) -> None:
+    """A speakerphone room: the earpiece comes back into the microphone 30 ms later at -6 dB. The peer hears
+    its own 1 kHz back without echo cancellation, and >= 20 dB less of it with it; the near end still gets
+    through once it talks."""
+    from usbphone.config import parse_config
+
+    heard = {}
+    for mode in ("off", "on"):
+        peer = Baresip(tmp_path / mode)
+        probe = JackProbe(jack_server, freq=600, level=0.3, echo_gain=0.5)
+        probe.tone_on(False)
+        phone = Phone(parse_config({"audio": {"echo_cancel": mode}}))
+        try:
+            cid = phone.core.execute(CallCommand("dial", target=peer.uri()))
+            phone.wait("connected")
+            time.sleep(4.0)
+            probe.tone_on(True)  # the near end starts talking
+            time.sleep(2.0)
+            stats = phone.bridge.stats()
+            phone.core.execute(CallCommand("hangup", call_id=cid))
+            phone.wait("ended")
+        finally:
+            phone.close()
+            probe.close()
+            peer.stop()
+        assert stats["echo_cancel"] is (mode == "on")
+        x, rate = wav_samples(sorted(peer.rec.glob("*dec.wav"))[0])
+        start = np.nonzero(np.abs(x) > 0.01)[0][0]
+        echo_only = x[start + int(2.5 * rate): start + int(3.8 * rate)]
+        talk = x[start + int(4.8 * rate): start + int(5.6 * rate)]
+        heard[mode] = (band_rms(echo_only, rate, 1000), band_rms(talk, rate, 600))
+    print("peer heard (1 kHz echo, 600 Hz talker):", heard)
+    assert heard["off"][0] > 0.05  # the room really echoes
+    assert db(heard["on"][0], heard["off"][0]) < -20
+    assert db(heard["on"][1], heard["off"][1]) > -6  # the talker is not cancelled with the echo

@@ -3,7 +3,8 @@
 Each PortAudio callback (its own real-time thread) does three things and nothing else:
   microphone block -> soxr resampler (device rate -> bridge rate) -> ``uplink`` DriftBuffer (read by pjmedia),
   ``downlink`` DriftBuffer (written by pjmedia) -> soxr resampler (bridge rate -> device rate) -> earpiece,
-  plus ``mix(n, rate)`` (local tones, rendered at the device rate) added to the earpiece at ``gain``.
+  plus ``mix(n, rate)`` (local tones, rendered at the device rate) added to the earpiece at ``gain``,
+  and, when ``echo`` is set (hands-free), the microphone cleaned of what the speaker just played.
 It never raises: PortAudio status flags are counted as xruns, any exception is counted in ``errors`` and the
 block is played as silence. ``DuplexStream.lost`` becomes true when PortAudio stops the stream by itself
 (device unplugged, host error), which the bridge's control thread notices within its poll interval.
@@ -115,6 +116,7 @@ class DuplexStream:
         self._mix = mix
         self._gain = gain or (lambda: 1.0)
         self._capture = capture or (lambda: True)  # False: nobody reads the uplink (no call), skip it
+        self.echo: Any = None  # an EchoCanceller at ``samplerate`` (usbphone/audio/echo.py), set by the bridge
         self._up = _Resampler(samplerate, bridge_rate)
         self._down = _Resampler(bridge_rate, samplerate)
         self._fifo = np.zeros(0, dtype=np.float32)  # earpiece samples at the device rate not yet played
@@ -167,10 +169,6 @@ class DuplexStream:
             now = self.last_callback_t
             in_call = self._capture()
             if in_call:  # nobody reads the microphone or writes the earpiece buffer outside a call
-                mic = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1, dtype=np.float32)
-                up = self._up(mic if mic.flags.c_contiguous else np.ascontiguousarray(mic))
-                if up.size:
-                    self.uplink.write(up, now)
                 out = self._earpiece(frames, now)
                 out *= self._gain()
             else:
@@ -181,6 +179,14 @@ class DuplexStream:
                     out += extra
             np.clip(out, -1.0, 1.0, out=out)
             outdata[:] = out[:, None]
+            if in_call:
+                mic = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1, dtype=np.float32)
+                ec = self.echo
+                if ec is not None:  # the block just sent to the speaker is the echo reference
+                    mic = ec.process(mic, out)
+                up = self._up(mic if mic.flags.c_contiguous else np.ascontiguousarray(mic))
+                if up.size:
+                    self.uplink.write(up, now)
         except Exception as exc:  # noqa: BLE001 - a PortAudio callback must never raise
             st.errors += 1
             st.last_error = f"{type(exc).__name__}: {exc}"
