@@ -3,16 +3,17 @@
 (Named jackd.py, not jack.py: tests/ is on sys.path in pytest, and a tests/jack.py would shadow JACK-Client's
 ``jack`` module.)
 
-``JackServer(tmp, rate)`` starts ``jackd --no-realtime -n <unique name> -d dummy`` with HOME in the test's
-tmp dir and JACK_NO_AUDIO_RESERVATION=1, waits until clients can connect, and ``stop()`` ends it by PID.
-``server.env()`` is what PortAudio needs to see it (JACK_DEFAULT_SERVER); ``activate()`` puts that into this
-process and re-initialises PortAudio so sounddevice lists the "system" device (undo with ``deactivate()``).
+``JackServer(tmp, rate)`` starts ``jackd --no-realtime -n <name from a small pool> -d dummy`` with HOME in
+the test's tmp dir and JACK_NO_AUDIO_RESERVATION=1, waits until clients can connect, and ``stop()`` ends it
+by PID. ``server.env()`` is what PortAudio needs to see it (JACK_DEFAULT_SERVER); ``activate()`` puts that
+into this process and re-initialises PortAudio so sounddevice lists the "system" device (undo with
+``deactivate()``).
 
 ``JackProbe(server, prefix="PortAudio", freq=600)`` is the person at the handset: it plays a sine into every
 input port of the app (the "microphone") and records every output port (the "earpiece"), connecting ports as
 they appear. With ``echo_gain`` it is also the room of a speakerphone: what the app plays comes back into its
-microphone ``echo_delay_s`` later. ``peak()`` gives the dominant recorded frequency, ``rms()`` the level, ``onset()`` when sound
-first arrived. (Recipe: ../shared/recipes/real-peers-and-audio.md §3c.)
+microphone ``echo_delay_s`` later. ``recording()`` returns what the earpiece got; ``analyse()`` gives its
+onset, dominant frequency and level. (Recipe: ../shared/recipes/real-peers-and-audio.md §3c.)
 Edit when a test needs another kind of JACK stimulus or measurement.
 """
 
@@ -30,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 
 NAME_POOL = 6
 
