@@ -1,7 +1,9 @@
 """Ring cadences for devices whose ringer is a plain on/off switch (Yealink B2K/B3G, CM109 buzzer).
 
 A cadence is a repeating list of (ringer on?, seconds). ``Cadence.state_at(t)`` says whether the ringer
-should sound at time ``t`` since ringing began; drivers call it from ``poll`` and write only on changes.
+should sound at time ``t`` since ringing began. ``Ringer`` holds a driver's ringing state: ``set`` starts or
+stops ringing, ``step(t)`` (called from the driver's ``poll``) says when to switch, so drivers write only on
+changes.
 Named cadences come from national ringing patterns; a profile may add its own under
 ``[options.cadences]`` as ``name = [on, off, on, off, ...]`` seconds.
 
@@ -70,3 +72,39 @@ def pick(name: str, extra: dict[str, tuple[float, ...]], default: str = DEFAULT)
         return Cadence(name, table[name])
     chosen = default if default in table else DEFAULT
     return Cadence(chosen, table[chosen])
+
+
+def validate(options: dict[str, Any], where: str) -> None:
+    """Check the cadence options a ringer driver takes (``cadences``; ``ring_cadence`` may name any)."""
+    if "cadences" in options:
+        parse_cadences(options["cadences"], where)
+
+
+class Ringer:
+    """An on/off ringer switched by a cadence; ``sounding`` is what the driver last wrote."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.cadences = parse_cadences(options.get("cadences", {}), "options")
+        self.cadence = pick(options.get("ring_cadence", DEFAULT), self.cadences)
+        self.ringing = False
+        self.start: float | None = None
+        self.sounding = False
+
+    def set(self, on: bool, cadence_name: str = "") -> None:
+        """Start (``on``) or stop ringing; a cadence name switches the cadence (unknown: keep the current one)."""
+        if cadence_name:
+            self.cadence = pick(cadence_name, self.cadences, self.cadence.name)
+        self.ringing, self.start = on, None
+
+    def elapsed(self, t: float) -> float:
+        """Seconds since ringing began (the first call after ``set`` starts the clock)."""
+        if self.start is None:
+            self.start = t
+        return t - self.start
+
+    def step(self, t: float) -> bool | None:
+        """The level to switch the ringer to now, or None when it stays as it is."""
+        if not self.ringing:
+            return None
+        want, _ = self.cadence.state_at(self.elapsed(t))
+        return want if want != self.sounding else None

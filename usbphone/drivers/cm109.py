@@ -21,7 +21,7 @@ from typing import Any
 
 from usbphone.drivers import cadence as cad
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
-from usbphone.drivers.keystate import KeyTracker, check_word, number_option, parse_code, parse_word
+from usbphone.drivers.keystate import KeyTracker, check_known, check_word, number_option, parse_code, parse_word
 from usbphone.events import HandsetCommand, HandsetEvent
 from usbphone.profiles.schema import ProfileError
 
@@ -53,9 +53,7 @@ class CM109Driver(Driver):
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], where: str) -> None:
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise ProfileError(f"{where}: unknown option '{sorted(unknown)[0]}' (known: {', '.join(sorted(OPTIONS))})")
+        check_known(options, OPTIONS, where)
         maps = options.get("keymaps", {})
         if not isinstance(maps, dict):
             raise ProfileError(f"{where}: 'keymaps' must be a table of keymap tables")
@@ -80,8 +78,7 @@ class CM109Driver(Driver):
         toggles = options.get("toggle_bits", [])
         if not isinstance(toggles, list) or not all(isinstance(b, int) and 0 <= b <= 7 for b in toggles):
             raise ProfileError(f"{where}: 'toggle_bits' must be a list of IR0 bit numbers 0-7")
-        if "cadences" in options:
-            cad.parse_cadences(options["cadences"], where)
+        cad.validate(options, where)
         number_option(options, "stuck_key_timeout", where, 1.0, 3600.0)
         number_option(options, "scan_timeout", where, 0.01, 2.0)
 
@@ -95,21 +92,16 @@ class CM109Driver(Driver):
         self.keymap = maps.get(self.keymap_name, {})
         self.buttons = {int(b, 0): w for b, w in opt.get("buttons", DEFAULT_BUTTONS).items()}
         self.toggles = set(opt.get("toggle_bits", DEFAULT_TOGGLES))
-        self.cadences = cad.parse_cadences(opt.get("cadences", {}), "options")
-        self.cadence = cad.pick(opt.get("ring_cadence", cad.DEFAULT), self.cadences)
+        self.ringer = cad.Ringer(opt)
         self.scan_timeout = float(opt.get("scan_timeout", SCAN_TIMEOUT))
         self.keys = KeyTracker(float(opt.get("stuck_key_timeout", 30.0)))
         self.ir0: int | None = None
         self.rows: int | None = None
-        self.current: str | None = None
         self.found = False
         self.next_write: int | None = None  # column value to drive next (IDLE_COLUMNS = back to idle)
         self.awaiting: tuple[int, float | None] | None = None
         self.driven = IDLE_COLUMNS
         self.retries = 0
-        self.ringing = False
-        self.ring_start: float | None = None
-        self.buzzing = False
 
     def capabilities(self) -> Capabilities:
         words = list(self.keymap.values()) + list(self.buttons.values())
@@ -123,36 +115,31 @@ class CM109Driver(Driver):
     def _report(self, columns: int) -> OutputReport:
         """OR0 (buzzer bit), OR1 = GPO values, OR2 = GPIO direction (same columns), OR3 = 0."""
         self.driven = columns
-        or0 = BUZZER if self.buzzing else 0x00
+        or0 = BUZZER if self.ringer.sounding else 0x00
         return OutputReport(bytes([or0, columns, columns, 0x00]), "control")
 
     def start(self) -> list[OutputReport]:
         return [self._report(IDLE_COLUMNS)]
 
     def stop(self) -> list[OutputReport]:
-        self.ringing = self.buzzing = False
+        self.ringer.set(False)
+        self.ringer.sounding = False
         return [self._report(IDLE_COLUMNS)]
 
     def encode(self, command: HandsetCommand) -> list[OutputReport]:
         if command.kind != "ring":
             return []  # no LEDs, LCD or hands-free on these phones (§3.2: the outputs are GPIO and the buzzer)
-        self.ringing = command.value == "on"
-        if command.target:
-            self.cadence = cad.pick(command.target, self.cadences, self.cadence.name)
-        self.ring_start = None
-        self.buzzing = self.ringing
+        self.ringer.set(command.value == "on", command.target)
+        self.ringer.sounding = self.ringer.ringing
         return [self._report(self.driven)]
 
     # -- the scan loop -----------------------------------------------------------------------------
     def poll(self, t: float) -> list[OutputReport]:
         out: list[OutputReport] = []
-        if self.ringing:
-            if self.ring_start is None:
-                self.ring_start = t
-            want, _ = self.cadence.state_at(t - self.ring_start)
-            if want != self.buzzing:
-                self.buzzing = want
-                out.append(self._report(self.driven))
+        want = self.ringer.step(t)
+        if want is not None:
+            self.ringer.sounding = want
+            out.append(self._report(self.driven))
         if self.awaiting is not None:
             column, sent = self.awaiting
             if sent is None:
@@ -174,15 +161,12 @@ class CM109Driver(Driver):
         return out
 
     def read_timeout(self, t: float) -> float | None:
-        if self.awaiting is not None or self.next_write is not None or self.ringing:
+        if self.awaiting is not None or self.next_write is not None or self.ringer.ringing:
             return 0.02
         return 0.5  # idle: the phone reports row changes by itself; wake up now and then for stuck keys
 
     def tick(self, t: float) -> list[HandsetEvent]:
-        events = self.keys.tick(t)
-        if self.current is not None and self.current not in self.keys.held:
-            self.current = None
-        return events
+        return self.keys.tick(t)
 
     def decode(self, report: bytes, t: float) -> list[HandsetEvent]:
         if len(report) != REPORT_LEN:
@@ -201,9 +185,8 @@ class CM109Driver(Driver):
             self.rows = rows
             if rows:
                 self.found, self.next_write, self.retries = False, COLUMNS[0], 0  # source: §3.3 step 2
-            elif self.current is not None:
-                events += self.keys.release(self.current, t)
-                self.current = None
+            else:
+                events += self.keys.release_current(t)
         return events
 
     def _scan_answer(self, ir1: int, rows: int, column: int, t: float) -> list[HandsetEvent]:
@@ -217,15 +200,11 @@ class CM109Driver(Driver):
                 log.info("cm109: scan code 0x%02x is not in keymap %s", ir1, self.keymap_name)
             elif not self.found:
                 self.found = True
-                if word != self.current:
-                    if self.current is not None:
-                        events += self.keys.release(self.current, t)
-                    self.current = word
-                    events += self.keys.press(word, t)
+                if word != self.keys.current:
+                    events += self.keys.press_current(word, t)
         if column == COLUMNS[-1]:
-            if not self.found and self.current is not None:
-                events += self.keys.release(self.current, t)
-                self.current = None
+            if not self.found:
+                events += self.keys.release_current(t)
             self.next_write = IDLE_COLUMNS  # source: §3.3 step 4, back to 0x0F after column 0x8
             self.rows = rows if self.rows is None else self.rows
         else:

@@ -28,7 +28,15 @@ import logging
 from typing import Any
 
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
-from usbphone.drivers.keystate import PRESS_KINDS, KeyTracker, check_word, number_option, parse_code, parse_word
+from usbphone.drivers.keystate import (
+    PRESS_KINDS,
+    KeyTracker,
+    check_known,
+    check_word,
+    number_option,
+    parse_code,
+    parse_word,
+)
 from usbphone.events import LEDS, HandsetCommand, HandsetEvent
 from usbphone.profiles.schema import ProfileError
 
@@ -67,9 +75,7 @@ class HidTableDriver(Driver):
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], where: str) -> None:
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise ProfileError(f"{where}: unknown option '{sorted(unknown)[0]}' (known: {', '.join(sorted(OPTIONS))})")
+        check_known(options, OPTIONS, where)
         codes = options.get("codes")
         if not isinstance(codes, dict) or not codes:
             raise ProfileError(f"{where}: 'codes' (a table of code = event) is required")

@@ -3,7 +3,8 @@
 An event word is what profiles and scan tables write: ``"key 5"``, ``"button pickup"``, ``"hook off"``.
 ``KeyTracker`` turns presses and releases of such words into ``key``/``key_up`` and ``button``/``button_up``
 events, and releases a key held longer than ``stuck_after`` seconds (with a warning), so a lost release
-report never leaves a key down forever.
+report never leaves a key down forever. Keypads that report one key at a time (Yealink scan codes, CM109
+matrix scans) use ``press_current``/``release_current``, which release the previous key first.
 
 Edit this module when every keypad driver needs the same new behaviour.
 """
@@ -52,6 +53,13 @@ def parse_code(key: Any, where: str, *, hi: int = 0xFFFF) -> int:
     return code
 
 
+def check_known(options: dict[str, Any], known: set[str] | frozenset[str], where: str) -> None:
+    """Raise ProfileError naming the first option a driver does not know."""
+    unknown = set(options) - set(known)
+    if unknown:
+        raise ProfileError(f"{where}: unknown option '{sorted(unknown)[0]}' (known: {', '.join(sorted(known))})")
+
+
 def number_option(options: dict[str, Any], key: str, where: str, lo: float, hi: float) -> None:
     if key in options:
         val = options[key]
@@ -70,6 +78,7 @@ class KeyTracker:
     def __init__(self, stuck_after: float = STUCK_AFTER) -> None:
         self.stuck_after = stuck_after
         self.held: dict[str, float] = {}  # word -> time pressed
+        self.current: str | None = None  # the keypad key down, for keypads that report one key at a time
 
     def press(self, word: str, t: float) -> list[HandsetEvent]:
         kind, value = parse_word(word)
@@ -84,6 +93,16 @@ class KeyTracker:
         kind, value = parse_word(word)
         return [HandsetEvent(PRESS_KINDS[kind], value, t=t)]
 
+    def press_current(self, word: str, t: float) -> list[HandsetEvent]:
+        """A one-key-at-a-time keypad reports ``word`` down: the previous key (if any) is released first."""
+        events = self.release_current(t)
+        self.current = word
+        return events + self.press(word, t)
+
+    def release_current(self, t: float) -> list[HandsetEvent]:
+        word, self.current = self.current, None
+        return self.release(word, t) if word is not None else []
+
     def release_all(self, t: float) -> list[HandsetEvent]:
         out: list[HandsetEvent] = []
         for word in list(self.held):
@@ -96,4 +115,6 @@ class KeyTracker:
             if t - since > self.stuck_after:
                 log.warning("%s held for %.0f s: assuming its release was lost, releasing it", word, t - since)
                 out += self.release(word, t)
+        if self.current is not None and self.current not in self.held:
+            self.current = None
         return out

@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
-from usbphone.drivers.keystate import number_option, parse_word
+from usbphone.drivers.keystate import check_known, number_option, parse_word
 from usbphone.events import COMMAND_KINDS, HandsetCommand, HandsetEvent
 from usbphone.profiles.schema import ProfileError
 
@@ -56,9 +56,7 @@ class SerialLinesDriver(Driver):
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], where: str) -> None:
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise ProfileError(f"{where}: unknown option '{sorted(unknown)[0]}' (known: {', '.join(sorted(OPTIONS))})")
+        check_known(options, OPTIONS, where)
         rx = options.get("rx")
         if not isinstance(rx, list) or not rx:
             raise ProfileError(f"{where}: at least one [[options.rx]] (pattern, event) is required")

@@ -23,7 +23,7 @@ from typing import Any
 
 from usbphone.drivers import cadence as cad
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
-from usbphone.drivers.keystate import KeyTracker, check_word, choice_option, number_option
+from usbphone.drivers.keystate import KeyTracker, check_known, check_word, choice_option, number_option
 from usbphone.events import HandsetCommand, HandsetEvent
 from usbphone.profiles.schema import ProfileError
 
@@ -46,9 +46,7 @@ class SerialModemDriver(Driver):
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], where: str) -> None:
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise ProfileError(f"{where}: unknown option '{sorted(unknown)[0]}' (known: {', '.join(sorted(OPTIONS))})")
+        check_known(options, OPTIONS, where)
         lines = options.get("lines")
         if not isinstance(lines, dict) or not lines:
             raise ProfileError(f"{where}: 'lines' (e.g. DCD = \"hook\", CTS = \"button flash\") is required")
@@ -66,8 +64,7 @@ class SerialModemDriver(Driver):
         for key in ("pulse_dialing", "flash"):
             if not isinstance(options.get(key, True), bool):
                 raise ProfileError(f"{where}: '{key}' must be true or false")
-        if "cadences" in options:
-            cad.parse_cadences(options["cadences"], where)
+        cad.validate(options, where)
 
     def __init__(self, profile: Any, device: Any) -> None:
         super().__init__(profile, device)
@@ -79,8 +76,7 @@ class SerialModemDriver(Driver):
         self.flash = bool(opt.get("flash", True))
         self.t = {k: float(opt.get(k, v)) for k, v in DEFAULTS.items()}
         self.ring_bit = OUT_BITS.get(opt.get("ring_line", ""), 0)
-        self.cadences = cad.parse_cadences(opt.get("cadences", {}), "options")
-        self.cadence = cad.pick(opt.get("ring_cadence", cad.DEFAULT), self.cadences)
+        self.ringer = cad.Ringer(opt)
         self.keys = KeyTracker(3600.0)
         self.level: dict[str, bool] = {}  # accepted (debounced) level per line
         self.pending: dict[str, tuple[bool, float]] = {}  # raw level waiting out the debounce, with edge time
@@ -88,9 +84,6 @@ class SerialModemDriver(Driver):
         self.break_since: float | None = None
         self.pulses = 0
         self.last_make = 0.0
-        self.ringing = False
-        self.ring_start: float | None = None
-        self.ring_on = False
 
     def capabilities(self) -> Capabilities:
         roles = list(self.lines.values())
@@ -127,7 +120,7 @@ class SerialModemDriver(Driver):
         return self._settle(t) + self._timers(t)
 
     def read_timeout(self, t: float) -> float | None:
-        if self.pending or self.pulses or self.break_since is not None or self.ringing:
+        if self.pending or self.pulses or self.break_since is not None or self.ringer.ringing:
             return 0.005
         return 0.5
 
@@ -192,24 +185,18 @@ class SerialModemDriver(Driver):
     def encode(self, command: HandsetCommand) -> list[OutputReport]:
         if command.kind != "ring" or not self.ring_bit:
             return []
-        self.ringing, self.ring_start = command.value == "on", None
-        if command.target:
-            self.cadence = cad.pick(command.target, self.cadences, self.cadence.name)
-        return [self._lines(self.ringing)]
+        self.ringer.set(command.value == "on", command.target)
+        return [self._lines(self.ringer.ringing)]
 
     def poll(self, t: float) -> list[OutputReport]:
-        if not self.ringing:
-            return []
-        if self.ring_start is None:
-            self.ring_start = t
-        want, _ = self.cadence.state_at(t - self.ring_start)
-        return [self._lines(want)] if want != self.ring_on else []
+        want = self.ringer.step(t)
+        return [] if want is None else [self._lines(want)]
 
     def stop(self) -> list[OutputReport]:
-        self.ringing = False
+        self.ringer.set(False)
         return [self._lines(False)] if self.ring_bit else []
 
     def _lines(self, on: bool) -> OutputReport:
         """One byte of output line levels for the serial transport: bit 0 RTS, bit 1 DTR."""
-        self.ring_on = on
+        self.ringer.sounding = on
         return OutputReport(bytes([self.ring_bit if on else 0]), "serial")

@@ -25,7 +25,7 @@ from typing import Any
 from usbphone.drivers import cadence as cad
 from usbphone.drivers import yealink_proto as yp
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
-from usbphone.drivers.keystate import KeyTracker, check_word, choice_option, number_option, parse_code
+from usbphone.drivers.keystate import KeyTracker, check_known, check_word, choice_option, number_option, parse_code
 from usbphone.drivers.yealink_keys import NO_KEY, table_for
 from usbphone.drivers.yealink_outputs import (
     LCD_MODELS,
@@ -56,9 +56,7 @@ class YealinkDriver(YealinkOutputs, Driver):
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], where: str) -> None:
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise ProfileError(f"{where}: unknown option '{sorted(unknown)[0]}' (known: {', '.join(sorted(OPTIONS))})")
+        check_known(options, OPTIONS, where)
         choice_option(options, "model", where, yp.MODELS | {"auto"})
         if options.get("generation", "auto") not in ("auto", 1, 2):
             raise ProfileError(f"{where}: 'generation' must be \"auto\", 1 or 2")
@@ -76,8 +74,7 @@ class YealinkDriver(YealinkOutputs, Driver):
         number_option(options, "poll_interval", where, 0.01, 2.0)
         number_option(options, "reply_timeout", where, 0.02, 5.0)
         number_option(options, "stuck_key_timeout", where, 1.0, 3600.0)
-        if "cadences" in options:
-            cad.parse_cadences(options["cadences"], where)
+        cad.validate(options, where)
         if not isinstance(options.get("dialtone", False), bool):
             raise ProfileError(f"{where}: 'dialtone' must be true or false")
 
@@ -102,10 +99,9 @@ class YealinkDriver(YealinkOutputs, Driver):
         self.last_scan = 0
         self.key_seq: int | None = None
         self.scan_pending: int | None = None
-        self.current: str | None = None
         self.hook: str | None = None
         self.pstn_ring = False
-        self._init_outputs(opt, cad.parse_cadences(opt.get("cadences", {}), "options"))
+        self._init_outputs(opt)
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -208,15 +204,12 @@ class YealinkDriver(YealinkOutputs, Driver):
             wait = self.next_poll - t
         else:
             wait = 0.25
-        if self.ringing or self.led_blink:
+        if self.ringer.ringing or self.led_blink:
             wait = min(wait, 0.05)
         return min(max(wait, 0.005), 0.25)
 
     def tick(self, t: float) -> list[HandsetEvent]:
-        events = self.keys.tick(t)
-        if self.current is not None and self.current not in self.keys.held:
-            self.current = None
-        return events
+        return self.keys.tick(t)
 
     # -- replies -----------------------------------------------------------------------------------
     def decode(self, report: bytes, t: float) -> list[HandsetEvent]:
@@ -282,10 +275,7 @@ class YealinkDriver(YealinkOutputs, Driver):
     def _on_scancode(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
         self.scan_pending = None
         code = pkt.data[0]
-        events: list[HandsetEvent] = []
-        if self.current is not None:  # source: §2.5 step 4, key-up of the previous key when a new code arrives
-            events += self.keys.release(self.current, t)
-            self.current = None
+        events = self.keys.release_current(t)  # source: §2.5 step 4, key-up of the previous key on a new code
         if code == NO_KEY:
             return events
         word = table_for(self.active_model, self.key_overrides).get(code)
@@ -293,8 +283,7 @@ class YealinkDriver(YealinkOutputs, Driver):
             self.stats["unknown_scancode"] += 1
             log.info("yealink: unknown scan code 0x%02x on %s", code, self.active_model)
             return events
-        self.current = word
-        return events + self.keys.press(word, t)
+        return events + self.keys.press_current(word, t)
 
     def _on_hookpress(self, pkt: yp.Packet, t: float) -> list[HandsetEvent]:
         # source: §2.4 HOOKPRESS "data[0] bit 4: 1 = on-hook, 0 = off-hook"

@@ -44,16 +44,12 @@ class YealinkOutputs:
     def active_model(self) -> str:  # provided by YealinkDriver
         raise NotImplementedError
 
-    def _init_outputs(self, opt: dict[str, Any], cadences: dict[str, tuple[float, ...]]) -> None:
+    def _init_outputs(self, opt: dict[str, Any]) -> None:
         self.led_on, self.led_off = LED_POLARITY[opt.get("led_polarity", "on_is_1")]
         self.led_names = set(opt.get("led_names", ["ring", "message", "on_line", "off_hook"]))
-        self.cadences = cadences
-        self.ring_cadence = cad.pick(opt.get("ring_cadence", cad.DEFAULT), cadences)
+        self.ringer = cad.Ringer(opt)
         self.lcd = LcdBuffer()
         self.lcd_sent: bytes | None = None
-        self.ringing = False
-        self.ring_start: float | None = None
-        self.ring_sounding = False
         self.led = False
         self.led_blink = False
         self.led_blink_t: float | None = None
@@ -65,7 +61,7 @@ class YealinkOutputs:
     def stop(self) -> list[OutputReport]:
         out: list[OutputReport] = []
         m = self.active_model
-        if self.ringing or self.ring_sounding:
+        if self.ringer.ringing or self.ringer.sounding:
             out += self._ringer(False)
         if m in DIALTONE_MODELS:
             out.append(self._pkt(yp.CMD_DIALTONE, b"\x00"))
@@ -74,7 +70,7 @@ class YealinkOutputs:
             out.append(self._pkt(yp.CMD_PSTN_SWITCH, b"\x01"))
         self.led = self.led_blink = False
         out.append(self._led_packet(False))
-        self.ringing = False
+        self.ringer.set(False)
         return out
 
     def encode(self, command: HandsetCommand) -> list[OutputReport]:
@@ -126,13 +122,11 @@ class YealinkOutputs:
         m = self.active_model
         if m not in MELODY_MODELS | SWITCH_RING_MODELS:
             return []  # the P4K has no buzzer: it rings through its speaker (audio), §2.4 SPEAKER
-        if cadence_name:
-            self.ring_cadence = cad.pick(cadence_name, self.cadences, self.ring_cadence.name)
-        self.ringing, self.ring_start = on, None
+        self.ringer.set(on, cadence_name)
         return self._ringer(on)
 
     def _ringer(self, on: bool) -> list[OutputReport]:
-        self.ring_sounding = on
+        self.ringer.sounding = on
         m = self.active_model
         if m in SWITCH_RING_MODELS:
             return [self._pkt(yp.CMD_B2K_RING, bytes([on]))]  # source: §2.4 B2K_RING data[0] 1/0
@@ -163,17 +157,13 @@ class YealinkOutputs:
     def _timed_outputs(self, t: float) -> list[OutputReport]:
         """Ring cadence steps, P1KH ring refresh and LED blinking, written from the poll loop."""
         out: list[OutputReport] = []
-        if self.ringing:
-            if self.ring_start is None:
-                self.ring_start = t
-            elapsed = t - self.ring_start
-            if self.active_model in SWITCH_RING_MODELS:
-                want, _ = self.ring_cadence.state_at(elapsed)
-                if want != self.ring_sounding:
-                    out += self._ringer(want)
-            elif self.active_model == "p1kh" and elapsed >= P1KH_RING_REFRESH:
-                self.ring_start = t
-                out += self._ringer(True)
+        if self.active_model in SWITCH_RING_MODELS:
+            want = self.ringer.step(t)
+            if want is not None:
+                out += self._ringer(want)
+        elif self.active_model == "p1kh" and self.ringer.ringing and self.ringer.elapsed(t) >= P1KH_RING_REFRESH:
+            self.ringer.start = t
+            out += self._ringer(True)
         if self.led_blink:
             if self.led_blink_t is None:
                 self.led_blink_t = t

@@ -10,49 +10,30 @@ source: ../shared/protocols/usb-phone-protocols.md §3.2-3.3. Edit when the prot
 
 from __future__ import annotations
 
-import queue
 import threading
 
 from usbphone.drivers.base import OutputReport
+from usbphone.hid.simulators.base import SimulatedDevice
 from usbphone.hid.transport import TransportError
 
 
-class CM109Simulator:
+class CM109Simulator(SimulatedDevice):
     """Transport behaving like a CM109 phone with one key matrix."""
 
+    what = "simulated CM109 phone"
+
     def __init__(self) -> None:
+        super().__init__()
         self.key: int | None = None  # scan code row|column of the key held down
         self.ir0 = 0
         self.driven = 0x0F
         self.buzzer = False
         self.buzzer_changes: list[bool] = []
         self.writes: list[bytes] = []
-        self._reports: queue.Queue[bytes | None] = queue.Queue()
         self._lock = threading.Lock()
-        self.closed = False
-
-    def open(self) -> None:
-        if self.closed:
-            raise TransportError("simulated CM109 phone was unplugged", gone=True)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._reports.put(None)
-
-    def read(self, timeout: float | None) -> bytes | None:
-        if self.closed:
-            return None
-        try:
-            if timeout is None or timeout > 0:
-                return self._reports.get(timeout=timeout)
-            return self._reports.get_nowait()
-        except queue.Empty:
-            return None
 
     def write(self, report: OutputReport) -> None:
-        if self.closed:
-            raise TransportError("simulated CM109 phone was unplugged", gone=True)
+        self.check_open()
         data = bytes(report.data)
         if len(data) != 4 or report.transport != "control":
             raise TransportError(f"a CM109 takes 4-byte SET_REPORT writes, got {len(data)} bytes/{report.transport}")
@@ -86,4 +67,4 @@ class CM109Simulator:
         rows = 0
         if self.key is not None and self.key & 0x0F & self.driven:
             rows = self.key & 0xF0
-        self._reports.put(bytes([self.ir0, rows | self.driven, 0x00, 0x00]))
+        self.send(bytes([self.ir0, rows | self.driven, 0x00, 0x00]))

@@ -11,21 +11,24 @@ source: ../shared/protocols/usb-phone-protocols.md §2.2-2.5. Edit when the prot
 
 from __future__ import annotations
 
-import queue
 import threading
 
 from usbphone.drivers import yealink_proto as yp
 from usbphone.drivers.base import OutputReport
 from usbphone.drivers.yealink_lcd import GLYPHS, LINE3, LcdBuffer
+from usbphone.hid.simulators.base import SimulatedDevice
 from usbphone.hid.transport import TransportError
 
 VERSIONS = {"p1k": 0x0110, "p4k": 0x0240, "b2k": 0x0525, "b3g": 0x0550, "p1kh": 0x0110}  # inside §2.1 ranges
 
 
-class YealinkSimulator:
+class YealinkSimulator(SimulatedDevice):
     """Transport that behaves like a Yealink phone of ``model``."""
 
+    what = "simulated Yealink phone"
+
     def __init__(self, model: str = "p1k", *, version: int | None = None, serial: bytes = b"SIM0001") -> None:
+        super().__init__()
         self.model = model
         self.gen = 2 if model == "p1kh" else 1
         self.version = VERSIONS.get(model, 0x0110) if version is None else version
@@ -39,33 +42,11 @@ class YealinkSimulator:
         self.writes: list[yp.Packet] = []
         self.bad_writes = 0
         self.corrupt_replies = 0  # the next n replies get a wrong checksum (fault injection)
-        self._replies: queue.Queue[bytes | None] = queue.Queue()
         self._lock = threading.Lock()
-        self.opened = self.closed = False
 
-    # -- the transport seam ------------------------------------------------------------------------
-    def open(self) -> None:
-        if self.closed:
-            raise TransportError("simulated Yealink phone was unplugged", gone=True)
-        self.opened = True
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._replies.put(None)
-
-    def read(self, timeout: float | None) -> bytes | None:
-        if self.closed:
-            return None
-        try:
-            data = self._replies.get(timeout=timeout) if timeout is None or timeout > 0 else self._replies.get_nowait()
-        except queue.Empty:
-            return None
-        return data
-
+    # -- the transport seam (open/read/close: SimulatedDevice) -------------------------------------
     def write(self, report: OutputReport) -> None:
-        if self.closed:
-            raise TransportError("simulated Yealink phone was unplugged", gone=True)
+        self.check_open()
         if report.transport != "control":
             raise TransportError(f"a Yealink phone takes control transfers, not {report.transport}")
         with self._lock:
@@ -112,7 +93,7 @@ class YealinkSimulator:
         if self.corrupt_replies:
             self.corrupt_replies -= 1
             raw[-1] ^= 0x5A
-        self._replies.put(bytes(raw))
+        self.send(bytes(raw))
 
     def _handle(self, raw: bytes) -> None:
         try:
