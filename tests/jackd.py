@@ -134,6 +134,7 @@ class JackProbe:
         self.rec = self.client.inports.register("rec")
         self._phase = 0
         self._chunks: list[np.ndarray] = []
+        self._walls: list[float] = []  # time.time() at each chunk (to line up with the app's JSON log)
         self._lock = threading.Lock()
         self._connected: set[str] = set()
         self._stop = threading.Event()
@@ -159,6 +160,7 @@ class JackProbe:
                 out += self.echo_gain * self._echo.pop(0)
         with self._lock:
             self._chunks.append(heard)
+            self._walls.append(time.time())
 
     def _watch(self) -> None:
         while not self._stop.wait(0.05):
@@ -183,7 +185,13 @@ class JackProbe:
 
     def clear(self) -> None:
         with self._lock:
-            self._chunks = []
+            self._chunks, self._walls = [], []
+
+    def since(self, wall: float) -> np.ndarray:
+        """What the earpiece got from wall-clock time ``wall`` on (chunk resolution: one JACK period)."""
+        with self._lock:
+            keep = [c for c, w in zip(self._chunks, self._walls, strict=True) if w >= wall]
+        return np.concatenate(keep) if keep else np.zeros(0, dtype=np.float32)
 
     def close(self) -> None:
         self._stop.set()

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from jackd import JackProbe, JackServer, analyse
 from peers import Baresip, Sipp, wait_for
+from run_support import App, Script, call_events, commands
 
 from usbphone.config import Config
 from usbphone.events import CallCommand, CallEvent
@@ -261,3 +262,38 @@ def test_hands_free_echo_is_cancelled(jack_server: JackServer, tmp_path: Path) -
     assert heard["off"][0] > 0.05  # the room really echoes
     assert db(heard["on"][0], heard["off"][0]) < -20
     assert db(heard["on"][1], heard["off"][1]) > -6  # the talker is not cancelled with the echo
+
+
+def test_appliance_plays_dial_tone_and_ringback_into_the_earpiece(jack_server: JackServer, tmp_path: Path) -> None:
+    """`usbphone run` with a replayed trace as the handset and [audio] device = JACK's "system": dial tone
+    after hook off (timed against the app's JSON log), ringback after the far end's 180."""
+    uas = Sipp.uas(tmp_path, scenario=str(Path(__file__).with_name("audio_uas_ringing.xml")))
+    config = (f'[[account]]\nname = "lan"\nuser = "alice"\ndomain = "127.0.0.1:{uas.port}"\n'
+              '[audio]\ndevice = "system"\ncountry = "us"\n')
+    trace = Script().at(1.5).lift().wait(1.5).dial("100#").wait(4.0).hang_up().save(tmp_path / "t.hid")
+    probe = JackProbe(jack_server, level=0.0)
+    app = App(tmp_path, trace, config=config)  # inherits JACK_DEFAULT_SERVER from activate()
+    try:
+        assert app.wait(60) == 0, app.output()
+    finally:
+        app.stop()
+        probe.close()
+        uas.stop()
+    log = app.records()
+    hook_off = next(r["t"] for r in log if r.get("kind") == "handset_event" and r.get("event") == "hook")
+    after_hook = probe.since(hook_off - 0.02)
+    dial = analyse(after_hook[: probe.rate * 1], probe.rate, threshold=0.01)
+    print(f"dial tone: first sound {dial['onset'] * 1000:.0f} ms after the hook-off event was logged")
+    assert dial["onset"] is not None and dial["onset"] < 0.25  # ~70 ms here; generous for shared CI hosts
+    assert dial["peak"] in (pytest.approx(350, abs=3), pytest.approx(440, abs=3))
+    assert [c["value"] for c in commands(log, "tone")][:3] == ["dial", "off", "ringback"]
+    ringing = call_events(log, "ringing")[0]["t"]
+    ring = probe.since(ringing + 0.3)[: probe.rate]  # US ringback: 2 s on from its start
+    spec = np.abs(np.fft.rfft(ring * np.hanning(ring.size)))
+    freqs = np.fft.rfftfreq(ring.size, 1 / probe.rate)
+    top = sorted(float(f) for f in freqs[np.argsort(spec)[-2:]])
+    print(f"ringback peaks: {top}")
+    assert top == [pytest.approx(440, abs=3), pytest.approx(480, abs=3)]
+    closed = [r.get("audio", r) for r in log if r.get("status") == "audio_closed"]  # the bridge's summaries
+    print("streams:", [(c["why"], c["seconds"], c["xruns"]) for c in closed])
+    assert closed and all(c["errors"] == 0 for c in closed)

@@ -332,6 +332,10 @@ class AudioBridge:
         return bool(self._calls) or self._tone is not None
 
     def _run(self) -> None:
+        try:  # warm up: importing sounddevice initialises PortAudio (device scan: 100s of ms), do it now,
+            from usbphone.audio import stream  # noqa: F401  not when the handset is lifted
+        except Exception as exc:  # noqa: BLE001 - no PortAudio: said when a stream is wanted
+            log.debug("audio warm-up: %s", exc)
         while not self._stop:
             self._wake.wait(0.1)
             self._wake.clear()
