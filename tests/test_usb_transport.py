@@ -217,3 +217,21 @@ def test_not_attached_and_detach_switched_off() -> None:
     t = transport_for(dev, "yealink-usb-p1k", yealink_driver(), detach=False)
     with pytest.raises(TransportError, match="detaching is switched off"):
         t.open()
+
+
+def test_claim_failure_after_detach_gives_the_interface_back() -> None:
+    dev = FakeDevice(YealinkSimulator("p1k"), 16)
+    dev.claim_error = errno.EBUSY  # another program holds the interface once the kernel driver is gone
+    t = transport_for(dev, "yealink-usb-p1k", yealink_driver())
+    with pytest.raises(TransportError, match="close the other program using it"):
+        t.open()
+    assert dev.reattached and dev.kernel_bound and t.detached_driver == ""
+
+
+def test_busy_detach_of_an_unnamed_driver_names_no_module() -> None:
+    dev = FakeDevice(YealinkSimulator("p1k"), 16)
+    dev.detach_error = errno.EBUSY
+    t = transport_for(dev, "yealink-usb-p1k", yealink_driver())
+    with pytest.raises(TransportError) as info:
+        t.open()
+    assert "modprobe" not in str(info.value) and "in use by another program or kernel driver" in str(info.value)

@@ -143,24 +143,27 @@ class UsbTransport:
         dev = self.finder(self.vid, self.pid, self.bus, self.address, self.serial)
         if dev is None:
             raise TransportError(f"{self.what} is not attached", gone=True)
+        number: int | None = None
         try:
             intf = self._pick_interface(dev)
             number = intf.bInterfaceNumber
             if dev.is_kernel_driver_active(number):
-                name = kernel_driver_name(dev, number) or "a kernel driver"
+                name = kernel_driver_name(dev, number)
                 if not self.detach:
+                    fix = f"unload it (sudo modprobe -r {name})" if name else "unload that kernel module"
                     raise TransportError(
-                        f"{self.what} interface {number} is bound to {name} and detaching is switched off "
-                        f"(quirk detach_kernel_driver = false): unload it (sudo modprobe -r {name})"
+                        f"{self.what} interface {number} is bound to {name or 'a kernel driver'} and detaching is "
+                        f"switched off (quirk detach_kernel_driver = false): {fix}"
                     )
                 try:
                     dev.detach_kernel_driver(number)
                 except usb.core.USBError as exc:
                     raise explain(exc, f"{self.what} interface {number}", name) from None
-                self.detached_driver = name
+                self.detached_driver = name or "kernel driver"  # non-empty: re-attach on close
             _claim(dev, number)
         except usb.core.USBError as exc:
-            raise explain(exc, self.what, self.detached_driver) from None
+            self._give_back(dev, number)
+            raise explain(exc, self.what) from None
         self.dev, self.interface = dev, number
         self.ep_in, self.ep_out = _endpoints(intf)
         if self.ep_in is None:
@@ -190,8 +193,15 @@ class UsbTransport:
             return
         try:
             _release(dev, self.interface)
-            if self.detached_driver:
-                dev.attach_kernel_driver(self.interface)  # give the interface back to the kernel driver
+        except Exception:  # unplugged meanwhile: nothing to release
+            pass
+        self._give_back(dev, self.interface)
+
+    def _give_back(self, dev: Any, number: int | None) -> None:
+        """Re-attach the kernel driver we detached (on close, or when claiming failed after the detach)."""
+        try:
+            if self.detached_driver and number is not None:
+                dev.attach_kernel_driver(number)
         except Exception:  # unplugged meanwhile: nothing to give back
             pass
         finally:
