@@ -52,7 +52,7 @@ DEFAULT_TRACE = "devices/jabra-gn/traces/gn-call-keypad.hid"
 # How the trace is played (guest_test.replay): its lift is at 0.5 s; after it the test listens to the dial
 # tone for LISTEN_S, then dials "1#" as recorded (1.0-1.7 s) and stops before the mute at 2.0 s: the rest of
 # the recorded call (mute, flash, hang-up) is replaced by the unplug.
-SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 2.5, "talk_s": 2.0, "bye_within_s": 1.0,
+SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 1.0,
             "sipp_port": 5070, "app_sip_port": 5062}
 GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached",
                  "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "daemon-survives", "dial-tone-device")
