@@ -297,3 +297,37 @@ def test_appliance_plays_dial_tone_and_ringback_into_the_earpiece(jack_server: J
     closed = [r.get("audio", r) for r in log if r.get("status") == "audio_closed"]  # the bridge's summaries
     print("streams:", [(c["why"], c["seconds"], c["xruns"]) for c in closed])
     assert closed and all(c["errors"] == 0 for c in closed)
+
+
+@pytest.mark.xfail(reason="usbphone/sip/callbacks.py calls media_started() only for the first active media; "
+                          "pjsua re-creates the stream on hold/resume (same slot number, connections gone), so "
+                          "the bridge is never told to reconnect. Fix (checked): call media_started on every "
+                          "ACTIVE/REMOTE_HOLD media state; AudioBridge.connect is idempotent.",
+                   strict=False)
+def test_audio_comes_back_after_hold_and_resume(jack_server: JackServer, tmp_path: Path) -> None:
+    uas = Sipp.uas(tmp_path, scenario="uas_hold.xml")  # answers, accepts hold and resume re-INVITEs; echoes RTP
+    probe = JackProbe(jack_server, freq=600, level=0.5)
+    phone = Phone()
+    try:
+        cid = phone.core.execute(CallCommand("dial", target=uas.uri()))
+        phone.wait("connected")
+        time.sleep(1.5)
+        before = time.time()
+        time.sleep(1.0)
+        phone.core.execute(CallCommand("hold", call_id=cid))
+        phone.wait("held")
+        time.sleep(1.0)
+        phone.core.execute(CallCommand("resume", call_id=cid))
+        phone.wait("resumed")
+        resumed = time.time()
+        time.sleep(2.0)
+        phone.core.execute(CallCommand("hangup", call_id=cid))
+        phone.wait("ended")
+    finally:
+        phone.close()
+        probe.close()
+        uas.stop()
+    first = analyse(probe.since(before)[: probe.rate], probe.rate, threshold=0.02)
+    assert first["peak"] == pytest.approx(600, rel=0.01)  # the echo of our microphone, before the hold
+    again = analyse(probe.since(resumed + 0.5)[: probe.rate], probe.rate, threshold=0.02)
+    assert again["peak"] == pytest.approx(600, rel=0.01), again
