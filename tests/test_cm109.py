@@ -96,12 +96,14 @@ def test_ring_cadence_switches_the_buzzer() -> None:
     assert all(w[0] & 0xDF == 0 for w in sim.writes)  # only the buzzer bit is ever set in OR0
 
 
-def test_stuck_key_and_bad_reports() -> None:
+def test_stuck_key_and_bad_reports(caplog: pytest.LogCaptureFixture) -> None:
     d = driver()
     d.decode(bytes([0, 0x0F, 0, 0]), 0.0)
     d.decode(bytes([0, 0x2F, 0, 0]), 0.1)
     assert [str(e) for e in d.decode(bytes([0, 0x22, 0, 0]), 0.2)] == ["key 5"]
-    assert [str(e) for e in d.tick(40.0)] == ["key_up 5"]
+    with caplog.at_level("WARNING"):
+        assert [str(e) for e in d.tick(40.0)] == ["key_up 5"]
+    assert "key 5 held for 40 s" in caplog.text  # released with a warning
     assert d.decode(b"\x00\x0f", 41.0) == [] and d.stats["bad_length"] == 1
 
 

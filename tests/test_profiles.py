@@ -80,3 +80,13 @@ def test_usage_page_rule_skips_other_interfaces() -> None:
 def test_built_in_generic_profiles_load() -> None:
     ids = {p.id for p in load_profiles(include_local=False)}
     assert {"jabra-gn", "poly-blackwire", "epos-sennheiser"} <= ids
+
+
+def test_every_built_in_fact_names_its_source() -> None:
+    """Each profile says where its facts come from, and so does each [[match]] rule (issue 2: a "source" note
+    for every fact); each profile directory has its NOTES.md."""
+    for prof in load_profiles(include_local=False):
+        assert prof.source.strip(), f"{prof.path}: [device] source is empty"
+        for i, rule in enumerate(prof.matches):
+            assert rule.source.strip(), f"{prof.path}: [[match]] #{i + 1} has no source"
+        assert (Path(prof.path).parent / "NOTES.md").is_file(), f"{prof.path}: no NOTES.md beside it"

@@ -216,9 +216,11 @@ def test_hook_first_report_silent_and_lifted_at_start() -> None:
     assert events == []
 
 
-def test_stuck_key_released_after_timeout() -> None:
-    events, _, _ = run("p1k", {0.3: lambda s, d: s.press(0x03)}, 3.0, stuck_key_timeout=1.0)
+def test_stuck_key_released_after_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        events, _, _ = run("p1k", {0.3: lambda s, d: s.press(0x03)}, 3.0, stuck_key_timeout=1.0)
     assert events == ["button pickup", "button_up pickup"]
+    assert "button pickup held for" in caplog.text
 
 
 def test_b2k_ring_cadence_switches_the_ringer() -> None:
