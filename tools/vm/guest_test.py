@@ -18,7 +18,9 @@ tools/vm/vmtest.py to parse:
    dial, send); SIPp receives the INVITE for the dialled number and the call is answered (ACK).
    ``handset-outputs``: the app wrote output reports (LEDs) that arrived as UHID_OUTPUT.
 7. ``bye-on-unplug``: UHID_DESTROY mid-call; SIPp receives the BYE (within 1 s is the product's promise).
-   ``daemon-survives``: the app is still running afterwards and a SIGTERM stops it cleanly (exit 0).
+   ``replug-reattached`` / ``replug-hook-state``: the same handset plugged in again, still lifted, is reopened
+   and its hook state is taken from its first report. ``daemon-survives``: the app kept running through
+   unplug and replug, and a SIGTERM stops it cleanly (exit 0).
 8. ``dial-tone-device``: the app opened the sound device (an ALSA asym PCM: the usb-audio card as the
    earpiece, snd-aloop as the microphone, since usb-audio is playback only) when the handset was lifted;
    the tone itself is checked on the host, in the WAV file QEMU's usb-audio device writes (vmtest.py).
@@ -95,6 +97,7 @@ class Uhid:
         self.opened = threading.Event()
         self.outputs: list[bytes] = []
         self.events: list[int] = []
+        self.state: dict[int, bytes] = {}  # last input report per first byte (report id): the device's state
         threading.Thread(target=self._reader, name="uhid", daemon=True).start()
 
     def create(self, name: str, phys: str, bus: int, vid: int, pid: int, descriptor: bytes) -> None:
@@ -104,6 +107,7 @@ class Uhid:
 
     def input(self, data: bytes) -> None:
         os.write(self.fd, struct.pack("<IH", UHID_INPUT2, len(data)) + data)
+        self.state[data[0]] = data
 
     def destroy(self) -> None:
         os.write(self.fd, struct.pack("<I", UHID_DESTROY))
@@ -126,9 +130,11 @@ class Uhid:
             elif kind == UHID_OUTPUT:  # struct uhid_output_req: data[4096], __u16 size, __u8 rtype
                 size = struct.unpack_from("<H", ev, 4 + UHID_DATA_MAX)[0]
                 self.outputs.append(bytes(ev[4:4 + size]))
-            elif kind == UHID_GET_REPORT:  # no feature reports in this handset: answer EIO at once
-                req_id = struct.unpack_from("<I", ev, 4)[0]
-                os.write(self.fd, struct.pack("<IIHH", UHID_GET_REPORT_REPLY, req_id, EIO, 0))
+            elif kind == UHID_GET_REPORT:  # like a device: the current state of that report, else EIO
+                req_id, rnum = struct.unpack_from("<IB", ev, 4)
+                data = self.state.get(rnum, b"")
+                os.write(self.fd, struct.pack("<IIHH", UHID_GET_REPORT_REPLY, req_id, 0 if data else EIO, len(data))
+                         + data)
             elif kind == UHID_SET_REPORT:
                 req_id = struct.unpack_from("<I", ev, 4)[0]
                 os.write(self.fd, struct.pack("<IIH", UHID_SET_REPORT_REPLY, req_id, 0))
@@ -317,6 +323,32 @@ def replay(uhid: Uhid, reports: list[Any], until: float, listen_after: float, li
     return sent
 
 
+def replug(app: App, trace: Any, state: dict[int, bytes]) -> None:
+    """The same handset plugged in again, still lifted: re-attached, and its hook state taken from the device
+    (the reports it sends on attach: the state it was in when it was pulled), not assumed on-hook."""
+    hooks = lambda: sum(1 for r in app.records() if r.get("kind") == "handset_event"  # noqa: E731
+                        and r.get("event") == "hook" and r.get("value") == "off")
+    before = hooks()
+    uhid = Uhid()
+    t_plug = time.monotonic()
+    uhid.create(trace.name or "usbphone VM handset", trace.phys or "usbphone-vm/uhid", trace.bus or 3, trace.vid,
+                trace.pid, trace.descriptor)
+    node = wait_for(lambda: hidraw_of(trace.vid, trace.pid), 20)
+    opened = bool(node) and wait_for(lambda: uhid.opened.is_set() and app.holds(node), 30)
+    took = time.monotonic() - t_plug
+    result("replug-reattached", bool(opened), f"{node} reopened by the app {took:.2f} s after the replug (the "
+           "product promises 2 s on hardware; TCG is ~10x slower)" if opened else f"node {node!r}, not reopened")
+    if opened:
+        for data in state.values():
+            uhid.input(data)
+        lifted = wait_for(lambda: hooks() > before, 10)
+        result("replug-hook-state", bool(lifted), "hook off re-read from the replugged handset's first report"
+               if lifted else f"no hook off after replug; state sent {[d.hex(' ') for d in state.values()]}")
+    uhid.destroy()
+    wait_for(lambda: not os.path.exists(node or "/nonexistent"), 10)
+    uhid.close()
+
+
 def main() -> None:
     params = json.loads((HERE / "params.json").read_text())
     import pjsua2  # noqa: F401 - the pinned wheel loads in the guest's python3.11
@@ -434,6 +466,10 @@ def main() -> None:
         sipp.kill()
         sipp_rc = None
     note(f"SIPp exit {sipp_rc}; node removed: {bool(gone)}; detached records: {len(detached)}")
+    uhid.close()
+    if alive:
+        replug(app, trace, uhid.state)
+        alive = app.proc.poll() is None
     if alive:
         app.proc.send_signal(signal.SIGTERM)
         try:
@@ -444,9 +480,8 @@ def main() -> None:
     else:
         rc = app.proc.returncode
     result("daemon-survives", alive and rc == 0,
-           f"pid {pid} still running 3 s after the unplug; SIGTERM -> exit {rc}" if alive else
+           f"pid {pid} still running after the unplug and the replug; SIGTERM -> exit {rc}" if alive else
            f"the app exited ({rc}) after the unplug")
-    uhid.close()
 
     # 8. the dial tone: did the app open the sound device? (the samples are checked on the host)
     records = app.records()

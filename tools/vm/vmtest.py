@@ -55,7 +55,8 @@ DEFAULT_TRACE = "devices/jabra-gn/traces/gn-call-keypad.hid"
 SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 1.0,
             "sipp_port": 5070, "app_sip_port": 5062}
 GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached",
-                 "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "daemon-survives", "dial-tone-device")
+                 "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "replug-reattached", "replug-hook-state",
+                 "daemon-survives", "dial-tone-device")
 HOST_RESULTS = ("vm-finished", "usb-audio-reference", "dial-tone-wav")
 DIAL_TONE_HZ = (350.0, 440.0)  # US dial tone (the app's default country); source: ITU-T E.180 Suppl. 2 (USA)
 REFERENCE_HZ = 1000.0  # guest_test.play_reference_tone: 1 s straight to the card with aplay
