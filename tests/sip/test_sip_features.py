@@ -26,7 +26,7 @@ def test_attended_transfer_among_three_registered_accounts(make_core, kamailio, 
     bob.send({"kind": "answer", "call_id": b_in["call_id"]})
     alice.wait("connected", call_id=to_bob)
     alice.run("hold", call_id=to_bob)
-    alice.wait("held", call_id=to_bob)
+    alice.wait("held", call_id=to_bob, timeout=15)  # a 491/500 refusal is retried after up to 4 s
 
     to_carol = alice.run("dial", target="carol")
     c_in = carol.event("incoming")

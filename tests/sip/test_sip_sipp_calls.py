@@ -167,3 +167,17 @@ def test_unknown_call_and_bad_reject_code_are_clear_errors(make_core):
     # libDestroy (that aborted the whole process before core.py raised outside the except block)
     with pytest.raises(CallError, match=r"dial sip:\[ failed"):
         dut.run("dial", target="sip:[")
+
+
+def test_hold_refused_with_491_is_retried(make_core, sipp_uas):
+    uas = sipp_uas("uas_hold_glare.xml")
+    dut = make_core(NO_REGISTRAR)
+    cid = dut.run("dial", target=uas.uri())
+    dut.wait("connected", call_id=cid)
+    dut.run("hold", call_id=cid)
+    assert dut.wait("held", call_id=cid, timeout=8).extra["by"] == "local"  # after 2.1-4 s (RFC 3261 §14.1)
+    dut.run("resume", call_id=cid)
+    dut.wait("resumed", call_id=cid)
+    dut.run("hangup", call_id=cid)
+    dut.wait("ended", call_id=cid)
+    assert uas.wait() == 0, uas.log()

@@ -10,6 +10,7 @@ Never raise out of a callback: pjsua2 would swallow or abort. Edit when a new SI
 from __future__ import annotations
 
 import logging
+import random
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,8 @@ class SipCall(pj.Call):
         self.remote_telephone_event = True
         self.replaces: int | None = None
         self.cid = call_id
+        self.pending_media_op = ""  # "hold"/"resume" until its re-INVITE succeeded
+        self.media_op_tries = 0
 
     def emit(self, kind: str, **kw: Any) -> None:
         self.core.emit(CallEvent(kind, self.cid, **kw))
@@ -106,6 +109,8 @@ class SipCall(pj.Call):
                     if self.muted:
                         self.core.reapply_mute(self)
             hold = _HOLD_STATES.get(status, "")
+            if (self.pending_media_op, hold) in (("hold", "local"), ("resume", "")):
+                self.pending_media_op = ""
             if hold != self.hold:
                 if hold:
                     self.emit("held", extra={"by": hold})
@@ -116,6 +121,36 @@ class SipCall(pj.Call):
                 self.core.media_stopped(self.cid)
                 self.audio_media = None
             break
+
+    def start_media_op(self, op: str) -> None:
+        """Hold or resume (a re-INVITE). Owner thread first; the retry thread for glare retries."""
+        self.pending_media_op = op
+        if op == "hold":
+            self.setHold(pj.CallOpParam(True))
+        else:
+            prm = pj.CallOpParam(True)
+            prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+            self.reinvite(prm)
+
+    @_guard
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        """A hold/resume re-INVITE refused with 491 (glare) or 500 (the far end still busy with the previous
+        transaction, e.g. its ACK not yet in) is retried after RFC 3261 §14.1's random delay."""
+        e = prm.e
+        if not self.pending_media_op or e.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = e.body.tsxState.tsx
+        if tsx.role != pj.PJSIP_ROLE_UAC or tsx.method != "INVITE" or tsx.state != pj.PJSIP_TSX_STATE_COMPLETED:
+            return
+        code, op = tsx.statusCode, self.pending_media_op
+        if code in (491, 500) and self.media_op_tries < 3:
+            self.media_op_tries += 1
+            delay = random.uniform(2.1, 4.0) if self.direction == "out" else random.uniform(0.0, 2.0)
+            log.info("%s of call %s refused (%s); retrying in %.1f s", op, self.cid, code, delay)
+            self.core.retrier.schedule(f"media-op-{id(self)}", delay, lambda: self.start_media_op(op))
+        elif code >= 300:
+            log.warning("%s of call %s failed: %s %s", op, self.cid, code, tsx.statusText)
+            self.pending_media_op = ""
 
     @_guard
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:

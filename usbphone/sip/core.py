@@ -402,12 +402,14 @@ class CallCore:
         call.hangup(pj.CallOpParam())
 
     def _cmd_hold(self, cmd: CallCommand) -> None:
-        self._call(cmd.call_id).setHold(pj.CallOpParam(True))
+        call = self._call(cmd.call_id)
+        call.media_op_tries = 0
+        call.start_media_op("hold")
 
     def _cmd_resume(self, cmd: CallCommand) -> None:
-        op = pj.CallOpParam(True)
-        op.opt.flag = pj.PJSUA_CALL_UNHOLD
-        self._call(cmd.call_id).reinvite(op)
+        call = self._call(cmd.call_id)
+        call.media_op_tries = 0
+        call.start_media_op("resume")
 
     def _cmd_mute(self, cmd: CallCommand) -> None:
         call = self._call(cmd.call_id)
