@@ -13,7 +13,8 @@ tools/vm/vmtest.py to parse:
    trace's ids and report descriptor); the kernel makes a real hidraw node, and the generated rule gives it
    the profile, group usbphone, mode 0660 and the uaccess/systemd tags.
 5. ``app-attached``: the appliance's hotplug monitor sees it and opens the node through its hidraw
-   transport (the kernel reports UHID_OPEN; the app's process holds /dev/hidrawN).
+   transport (the kernel reports UHID_OPEN; the app's process holds /dev/hidrawN). ``doctor``: `usbphone
+   doctor` as the service user finds the installed rules current and the node openable, no problem.
 6. ``call-reaches-sipp``: the trace's input reports are replayed as UHID_INPUT2 with their timing (lift,
    dial, send); SIPp receives the INVITE for the dialled number and the call is answered (ACK).
    ``handset-outputs``: the app wrote output reports (LEDs) that arrived as UHID_OUTPUT.
@@ -162,20 +163,27 @@ class SippLog:
         return next((r for r in self.requests() if r.startswith(method + " ")), "")
 
 
+# What the service user gets: its own uid/gid and groups (usbphone, audio), no capabilities, no new privileges
+AS_SERVICE_USER = ["setpriv", "--reuid=usbphone", "--regid=usbphone", "--init-groups", "--no-new-privs",
+                   "--inh-caps=-all", "--bounding-set=-all"]
+
+
+def service_env() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": "/var/lib/usbphone", "PYTHONPATH": os.environ["PYTHONPATH"],
+            "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+
+
 class App:
     """`usbphone run` as the service user, with its JSON event log and its stdout."""
 
     def __init__(self, config: Path, workdir: Path) -> None:
         self.log = workdir / "events.jsonl"
         self.out = workdir / "stdout.txt"
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/var/lib/usbphone", "PYTHONPATH": os.environ["PYTHONPATH"],
-               "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
-        argv = ["setpriv", "--reuid=usbphone", "--regid=usbphone", "--init-groups", "--no-new-privs",
-                "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-m", "usbphone.cli", "run",
-                "--config", str(config), "--log-json", str(self.log), "-v"]
+        argv = [*AS_SERVICE_USER, sys.executable, "-m", "usbphone.cli", "run", "--config", str(config),
+                "--log-json", str(self.log), "-v"]
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         env=env, cwd=workdir)
+                                         env=service_env(), cwd=workdir)
 
     def records(self) -> list[dict[str, Any]]:
         out = []
@@ -323,6 +331,24 @@ def replay(uhid: Uhid, reports: list[Any], until: float, listen_after: float, li
     return sent
 
 
+def doctor(config: Path, node: str) -> None:
+    """`usbphone doctor` as the service user, with the handset plugged in: rules current, node openable."""
+    proc = subprocess.run([*AS_SERVICE_USER, sys.executable, "-m", "usbphone.cli", "doctor", "--config",
+                           str(config), "--json"], capture_output=True, text=True, env=service_env(), timeout=120)
+    checks = []
+    for line in proc.stdout.splitlines():
+        try:
+            checks.append(json.loads(line))
+        except ValueError:
+            continue
+    rules = any(c["level"] == "ok" and c["what"] == "udev rules" for c in checks)
+    opens = any(c["level"] == "ok" and f"can open {node}" in c["detail"] for c in checks)
+    problems = [f"{c['what']}: {c['detail']}" for c in checks if c["level"] == "problem"]
+    result("doctor", proc.returncode == 0 and rules and opens and not problems,
+           f"exit {proc.returncode}; rules current: {rules}; {node} openable as usbphone: {opens}; "
+           f"problems: {problems or 'none'}" + ("" if checks else f"; output {proc.stdout[-300:]}{proc.stderr[-300:]}"))
+
+
 def replug(app: App, trace: Any, state: dict[int, bytes]) -> None:
     """The same handset plugged in again, still lifted: re-attached, and its hook state taken from the device
     (the reports it sends on attach: the state it was in when it was pulled), not assumed on-hook."""
@@ -428,6 +454,7 @@ def main() -> None:
     if not attached:
         app.tail()
         return
+    doctor(config, node)
 
     # 6. the call: replay the trace's lift + dial + send
     sent = replay(uhid, trace.inputs, params["replay_until"], params["listen_after"], params["listen_s"])

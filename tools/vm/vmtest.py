@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import fcntl
 import hashlib
 import json
 import math
@@ -54,7 +55,7 @@ DEFAULT_TRACE = "devices/jabra-gn/traces/gn-call-keypad.hid"
 # the recorded call (mute, flash, hang-up) is replaced by the unplug.
 SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 1.0,
             "sipp_port": 5070, "app_sip_port": 5062}
-GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached",
+GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached", "doctor",
                  "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "replug-reattached", "replug-hook-state",
                  "daemon-survives", "dial-tone-device")
 HOST_RESULTS = ("vm-finished", "usb-audio-reference", "dial-tone-wav")
@@ -96,7 +97,7 @@ def ensure_image(cache: Path, rebuild: bool) -> Path:
         raise SystemExit(SKIP)
     cache.mkdir(parents=True, exist_ok=True)
     for old in cache.iterdir():  # one image at a time: each is ~300 MB
-        if old.is_dir() and old.name != key:
+        if old.is_dir() and old.name != key:  # (the caller holds the cache lock: nobody boots from it)
             shutil.rmtree(old, ignore_errors=True)
     t0 = time.monotonic()
     say(f"building the base image in {img} (kernel + Debian rootfs + wheels; ~2 min)")
@@ -275,8 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         say(f"no trace {trace}")
         return report({}, 1, f"no trace {trace}")
     t0 = time.monotonic()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = open(cache / ".lock", "w")  # noqa: SIM115 - held until exit: one VM test per cache at a time
     try:
-        img = ensure_image(Path(args.cache), args.rebuild)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"another VM test holds {cache}/.lock: waiting for it")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        img = ensure_image(cache, args.rebuild)
     except SystemExit as exc:
         return report({}, int(exc.code or 1), "cannot build the VM image here")
     except subprocess.CalledProcessError as exc:
