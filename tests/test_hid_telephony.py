@@ -161,11 +161,34 @@ def test_outputs_ring_blink_stop() -> None:
     drv = driver_for(gn_like())
     assert send(drv, "led ring on") == ["02 04"]
     assert send(drv, "ring on") == ["02 0c"]  # Ringer (b3) as well, Ring LED kept
-    assert send(drv, "led off_hook blink") == ["02 0d"]  # no blink usage: steady on
+    assert send(drv, "led off_hook blink") == ["02 0d"]  # lit now, switched from poll (below)
     assert send(drv, "led speaker on") == [] and send(drv, "lcd 123") == []
     assert [o.data.hex(" ") for o in drv.stop()] == ["02 00"]
     assert send(driver_for(gn_like(), {"ring": "led"}), "ring on") == ["02 04"]
     assert send(driver_for(gn_like(), {"blink": "off"}), "led mute blink") == ["02 00"]
+
+
+def polled(drv: HidTelephonyDriver, t: float) -> list[str]:
+    return [o.data.hex(" ") for o in drv.poll(t)]
+
+
+def test_blink_is_switched_from_poll_one_write_per_report() -> None:
+    drv = driver_for(gn_like())  # output report 2: b0 LED Off-Hook, b1 LED Mute, b2 LED Ring, b3 Ringer
+    assert drv.read_timeout(0.0) is None  # nothing blinks: the runner may block until the headset reports
+    assert send(drv, "led mute blink") == ["02 02"]
+    assert drv.read_timeout(0.0) is not None
+    assert polled(drv, 0.0) == [] and polled(drv, 0.3) == [] and 0.19 < drv.read_timeout(0.3) <= 0.2
+    assert polled(drv, 0.5) == ["02 00"]  # off after half a second
+    assert send(drv, "led off_hook blink") == ["02 01"]
+    assert polled(drv, 0.6) == [] and polled(drv, 1.1) == ["02 02"]  # both switch, in one write
+    assert send(drv, "led mute on") == ["02 02"]  # steady now
+    assert polled(drv, 1.6) == ["02 03"]  # only Off-Hook still blinks
+    assert send(drv, "led off_hook off") == ["02 02"] and drv.read_timeout(2.0) is None and polled(drv, 5.0) == []
+    assert send(drv, "led ring blink") == ["02 06"]
+    assert [o.data.hex(" ") for o in drv.stop()] == ["02 00"] and polled(drv, 9.0) == []
+    steady = driver_for(gn_like(), {"blink": "on"})  # for a headset that echoes LED writes as input
+    assert send(steady, "led mute blink") == ["02 02"] and steady.read_timeout(0.0) is None
+    assert send(driver_for(gn_like()), "led message blink") == []  # no such LED: nothing to blink
 
 
 @pytest.mark.parametrize("options,field", [

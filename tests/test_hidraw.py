@@ -108,3 +108,26 @@ def test_unnumbered_device_report_number_added_once(fifo: str) -> None:
         assert t.read(1.0) == b"\x00\x02"
     finally:
         t.close()
+
+
+def test_wake_returns_a_blocked_read_and_keeps_the_report(fifo: str) -> None:
+    t = HidrawTransport(fifo, numbered=True)
+    t.open()
+    try:
+        got: list[object] = []
+        reader = threading.Thread(target=lambda: got.append(t.read(None)))
+        reader.start()
+        time.sleep(0.2)
+        assert reader.is_alive()
+        t.wake()
+        reader.join(5)
+        assert not reader.is_alive() and got == [None]
+        t.wake()  # a wake-up before the read: that read returns None at once, the next one blocks again
+        assert t.read(5.0) is None
+        start = time.monotonic()
+        assert t.read(0.2) is None and time.monotonic() - start >= 0.15
+        t.write(OutputReport(b"\x02\x01\x00"))
+        assert t.read(1.0) == b"\x02\x01\x00"
+    finally:
+        t.close()
+    t.wake()  # closed: nothing happens

@@ -17,10 +17,16 @@ Semantics (DESIGN.md vocabulary; §4.2 "Input flags seen"):
 - Output: the driver keeps every output report's bytes, so ``led off_hook on`` writes the whole report the
   descriptor defines with the other LEDs as they were. LED Speaker (0x1E) is ``led speaker``; ``speaker on``
   (hands-free) has no HID usage on these headsets and encodes to nothing.
+- ``led X blink``: headsets have no blink usage the host can rely on (the LED page's flash/blink-time usages
+  are absent from every descriptor in §4.1), so the driver lights the LED and then switches it every
+  ``BLINK_HALF`` seconds from ``poll``, like the vendor drivers' ring cadence; ``read_timeout`` wakes the runner
+  for it only while an LED blinks.
 
 Profile [options] (all optional): ``hook = "auto"|"level"|"toggle"``, ``mute = "press"|"switch"``
 (switch: an absolute mute switch, every change is one press), ``consumer_mute = "auto"|"mute"|"ignore"``,
-``consumer_volume = true|false``, ``ring = "auto"|"ringer"|"led"|"both"``, ``blink = "on"|"off"``.
+``consumer_volume = true|false``, ``ring = "auto"|"ringer"|"led"|"both"``,
+``blink = "toggle"|"on"|"off"`` (toggle: switched from poll; on/off: shown steady, for a device that echoes
+LED writes as input).
 [quirks]: ``repeat_suppress_ms`` (drop a second press of the same button within N ms; Plantronics repeats
 within ~50 ms, source: §4.5 WICG/webhid #61). Documented in devices/README.md.
 
@@ -81,8 +87,9 @@ OPTION_CHOICES: dict[str, tuple[Any, ...]] = {
     "consumer_mute": ("auto", "mute", "ignore"),
     "consumer_volume": (True, False),
     "ring": ("auto", "ringer", "led", "both"),
-    "blink": ("on", "off"),
+    "blink": ("toggle", "on", "off"),
 }
+BLINK_HALF = 0.5  # seconds on, then off: the same 1 Hz as the Yealink driver's LED blink (our choice)
 QUIRKS = {"repeat_suppress_ms"}
 
 
@@ -116,6 +123,8 @@ class HidTelephonyDriver(Driver):
         self.values: dict[int, dict[int, Any]] = {}  # report id -> control index -> last value
         self.hook_off = False
         self.last_press: dict[str, float] = {}
+        self.blinking: dict[str, bool] = {}  # LED name -> lit now, for LEDs told to blink
+        self.blink_next: float | None = None  # when the blinking LEDs switch next (None: from the next poll)
         if self.descriptor is not None:
             self._map_inputs(self.descriptor)
             self._map_outputs(self.descriptor)
@@ -291,8 +300,12 @@ class HidTelephonyDriver(Driver):
     # -- output ----------------------------------------------------------------------------------------
     def encode(self, command: HandsetCommand) -> list[OutputReport]:
         if command.kind == "led":
+            fields = self.outputs.get(command.target, [])
+            self.blinking.pop(command.target, None)
             value = command.value if command.value != "blink" else self.opt["blink"]
-            return self._set(self.outputs.get(command.target, []), value == "on")
+            if value == "toggle" and fields:
+                self.blinking[command.target], self.blink_next = True, None
+            return self._set(fields, value in ("on", "toggle"))
         if command.kind == "ring":
             return self._set(self._ring_fields(), command.value == "on")
         self.stats["unsupported_command"] += 1
@@ -306,16 +319,39 @@ class HidTelephonyDriver(Driver):
         return {"ringer": ringer, "led": led, "both": ringer + led}[mode]
 
     def _set(self, fields: list[Field], on: bool) -> list[OutputReport]:
+        return self._apply([(fields, on)])
+
+    def _apply(self, changes: list[tuple[list[Field], bool]]) -> list[OutputReport]:
+        """Set every field of every change, then one write per output report touched."""
         touched: list[int] = []
-        for f in fields:
-            buf = self.out_state[f.report_id]
-            f.write(buf, (f.logical_max or 1) if on else max(f.logical_min, 0))
-            if f.report_id not in touched:
-                touched.append(f.report_id)
+        for fields, on in changes:
+            for f in fields:
+                f.write(self.out_state[f.report_id], (f.logical_max or 1) if on else max(f.logical_min, 0))
+                if f.report_id not in touched:
+                    touched.append(f.report_id)
         return [OutputReport(bytes(self.out_state[rid]), "hidraw") for rid in touched]
+
+    def poll(self, t: float) -> list[OutputReport]:
+        """Switch the blinking LEDs every BLINK_HALF seconds (one write per report they share)."""
+        if not self.blinking:
+            return []
+        if self.blink_next is None:
+            self.blink_next = t + BLINK_HALF
+            return []
+        if t < self.blink_next:
+            return []
+        self.blink_next = t + BLINK_HALF
+        self.blinking = {name: not lit for name, lit in self.blinking.items()}
+        return self._apply([(self.outputs[name], lit) for name, lit in self.blinking.items()])
+
+    def read_timeout(self, t: float) -> float | None:
+        if not self.blinking:
+            return None  # nothing timed: block until the headset reports
+        return 0.005 if self.blink_next is None else max(0.005, self.blink_next - t)
 
     def stop(self) -> list[OutputReport]:
         """Turn off whatever we turned on (ringer and LEDs), so an unplugged app leaves a dark headset."""
+        self.blinking.clear()
         outs: list[OutputReport] = []
         for rid, buf in self.out_state.items():
             if any(buf[1 if rid else 0 :]):

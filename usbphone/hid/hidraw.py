@@ -1,13 +1,14 @@
 """hidraw transport: read and write a telephony headset through its /dev/hidrawN node.
 
 Reads use ``os.open`` + ``select`` on the node and a wake pipe, so ``close()`` from any thread unblocks a
-pending ``read`` at once. Why not hidapi's ``hidraw`` module (DESIGN.md names it): its blocking read cannot be
-interrupted that way, and its ``open_path`` fails under umockdev (it issues hidraw ioctls umockdev cannot
-emulate, recipes §6), which would keep the emulated tests off this code; enumeration uses pyudev
-(discovery.py), which sees the same sysfs hidapi reads. Output reports are plain
-``write()``s (report id first; a 0 byte first for devices without report ids, as the hidraw ABI wants);
-feature reports use the HIDIOCSFEATURE ioctl. The report descriptor comes from sysfs
-(``/sys/class/hidraw/hidrawN/device/report_descriptor``), not from the HIDIOCGRDESC ioctl.
+pending ``read`` at once (and ``wake()`` makes it return None, for the runner to re-read the driver's
+timeout). Why not hidapi's ``hidraw`` module (DESIGN.md names it): its blocking read cannot be interrupted
+that way, and its ``open_path`` fails under umockdev (it issues hidraw ioctls umockdev cannot emulate,
+recipes §6), which would keep the emulated tests off this code; enumeration uses pyudev (discovery.py),
+which sees the same sysfs hidapi reads. Output reports are plain ``write()``s (report id first; a 0 byte
+first for devices without report ids, as the hidraw ABI wants); feature reports use the HIDIOCSFEATURE
+ioctl. The report descriptor comes from sysfs (``/sys/class/hidraw/hidrawN/device/report_descriptor``),
+not from the HIDIOCGRDESC ioctl.
 
 Reached under umockdev (recipes §6): open, select, read, write and the sysfs descriptor. Not reachable
 there: the HIDIOCSFEATURE ioctl (``feature`` writes; umockdev answers hidraw ioctls with ENOTTY) and the
@@ -168,7 +169,13 @@ class HidrawTransport:
 
     def _read(self, fd: int, timeout: float | None) -> bytes | None:
         ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
-        if self._closed or not ready or self._wake_r in ready:
+        if self._closed or not ready:
+            return None
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 512)  # consume the wake-ups; the report (if any) waits for the next read
+            except BlockingIOError:
+                pass
             return None
         try:
             return os.read(fd, MAX_REPORT)
@@ -191,6 +198,16 @@ class HidrawTransport:
                 raise TransportError(f"{self.node}: hidraw cannot do a {report.transport!r} write")
         except OSError as exc:
             raise TransportError(f"{self.node}: write failed ({exc.strerror})", gone=exc.errno in GONE_ERRNOS) from None
+
+    def wake(self) -> None:
+        """Any thread: the pending read (or the next one) returns None at once."""
+        with self._lock:
+            if self._closed or self._wake_w < 0:
+                return
+            try:
+                os.write(self._wake_w, b"w")
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups already
 
     def close(self) -> None:
         """Idempotent, any thread: wakes a blocked read, which then closes the node on its way out."""

@@ -3,7 +3,9 @@
 The reader thread only reads, decodes and hands events to ``emit`` (the app's queue.put); it never
 touches the Phone or pjsua2. Commands (``send``) are encoded under a lock shared with the reader, so a
 driver's state (LCD buffer, LED bits) is never seen half-updated; polled drivers (Yealink, CM109) return
-their writes from ``poll`` and the runner sends them between reads, keeping request/reply order.
+their writes from ``poll`` and the runner sends them between reads, keeping request/reply order. When a
+command gives a driver that was waiting for input with no timeout something timed to do (an LED blinking),
+``send`` wakes the reader through the transport's optional ``wake()``.
 
 Edit this module when the device loop changes (e.g. reconnect policy); protocol details belong in drivers.
 """
@@ -45,6 +47,7 @@ class DeviceRunner:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._untimed = False  # the reader is (about to be) in read(timeout=None)
         self.error: str = ""
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -84,6 +87,9 @@ class DeviceRunner:
         with self._lock:
             outs = self.driver.encode(command)
             self._write_all(outs)
+            wake = self._untimed and self.driver.read_timeout(self.clock()) is not None
+        if wake and callable(getattr(self.transport, "wake", None)):
+            self.transport.wake()  # type: ignore[attr-defined]
         return outs
 
     def _write_all(self, outs: list[OutputReport]) -> None:
@@ -100,7 +106,9 @@ class DeviceRunner:
                 with self._lock:
                     self._write_all(self.driver.poll(now))
                     timeout = self.driver.read_timeout(now)
+                    self._untimed = timeout is None
                 data = self.transport.read(timeout)
+                self._untimed = False
                 if self._stop.is_set():
                     break
                 now = self.clock()

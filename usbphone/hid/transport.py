@@ -11,6 +11,9 @@ Contract:
 - Errors a user can act on (device vanished, permission denied, busy) raise TransportError with one
   readable sentence; ``gone=True`` marks an unplugged device.
 - ``close()`` is idempotent and callable from any thread.
+- Optional ``wake()`` (any thread): the pending read, or the next one, returns None at once, so the runner
+  asks the driver again how long it may block (e.g. an LED told to blink while the reader waited with
+  ``timeout=None``). Transports without it are woken by the device's next report.
 
 Edit this module only when the seam itself changes.
 """
