@@ -1,6 +1,6 @@
 """The transport seam: open, read with timeout, write, close — nothing else (DESIGN.md "Transport").
 
-Implementations: hidraw (hidapi/hidraw nodes), usb (pyusb), serial (pyserial), replay (a trace). Keeping
+Implementations: hidraw (/dev/hidrawN nodes), usb (pyusb), serial (pyserial), replay (a trace). Keeping
 the seam this narrow lets the emulated tests (umockdev, simulators, replay) run the same runner, driver
 and Phone path the product runs.
 

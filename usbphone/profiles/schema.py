@@ -40,7 +40,7 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """What we know of a device before opening it (from udev/sysfs, hidapi, pyusb or a trace's header)."""
+    """What we know of a device before opening it (from udev/sysfs, pyusb or a trace's header)."""
 
     bus: int = 0x03
     vid: int = 0
