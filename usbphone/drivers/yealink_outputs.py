@@ -22,7 +22,7 @@ from usbphone.events import HandsetCommand
 log = logging.getLogger(__name__)
 
 P1KH_RING_REFRESH = 15.0  # source: §2.4 RINGTONE "P1KH 0xFF = on (it stops by itself after about 20 s)"
-BLINK_HALF = 0.5
+BLINK_HALF = 0.5  # our choice: 1 Hz blink (the protocol has no blink command, §2.4)
 LCD_MODELS = {"p1k", "p1kh", "p3k", "p4k", "v1k", "t1k"}  # source: §2.4 LCD "P1K(H), P4K"
 MELODY_MODELS = {"p1k", "p1kh", "t1k"}  # RINGTONE 0x03 plays the phone's own ring notes (§2.4, §2.8)
 SWITCH_RING_MODELS = {"b1k", "b2k", "b3g"}  # B2K_RING 0x01, cadence made by switching (§2.4)

@@ -29,9 +29,9 @@ from usbphone.hid.transport import TransportError
 SET_REPORT = 0x09  # HID class request; source: §2.2 (bRequest 0x09)
 REQ_OUT = 0x21  # class, interface, host->device; source: §2.2
 REPORT_OUTPUT = 0x0200  # wValue high byte 2 = Output report; source: §2.2, §3.2
-REPORT_FEATURE = 0x0300
-HID_CLASS = 3
-WRITE_TIMEOUT_MS = 1000
+REPORT_FEATURE = 0x0300  # wValue high byte 3 = Feature report; source: HID 1.11 §7.2.2 Set_Report
+HID_CLASS = 3  # bInterfaceClass of a HID interface; source: HID 1.11 §4.1
+WRITE_TIMEOUT_MS = 1000  # our choice: a phone that takes longer than 1 s for a write is gone
 READ_SLICE = 0.2  # seconds per blocking read slice, so close() is noticed
 _NODE = re.compile(r"/dev/bus/usb/(\d+)/(\d+)$")
 
