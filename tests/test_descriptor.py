@@ -105,3 +105,13 @@ def test_write_preserves_other_bits() -> None:
 def test_absurd_sizes_are_refused_before_parsing(raw: bytes, what: str) -> None:
     with pytest.raises(DescriptorError, match=what):
         parse_descriptor(raw)
+
+
+def test_every_real_descriptor_is_classified() -> None:
+    """A descriptor added to ../shared/hid-data must be listed in tests/hid_data.py, so none goes untested."""
+    from hid_data import DESCRIPTORS
+
+    if not DESCRIPTORS.is_dir():
+        pytest.skip(f"{DESCRIPTORS} not present (../shared/hid-data is optional)")
+    present = {p.name for p in DESCRIPTORS.glob("*.rdesc.bin")}
+    assert present and present == set(TELEPHONY) | set(NO_TELEPHONY)
