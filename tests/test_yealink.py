@@ -324,3 +324,33 @@ def test_led_blink_is_switched_from_poll() -> None:
                                       1.9: lambda: d.encode(cmd("led", "ring", "off"))})
     states = [p.data[0] for p in sim.commands("LED")]
     assert states == [1, 0, 1, 0, 0]  # on at 0.2, toggles every 0.5 s, then off (mainline polarity 1 = on)
+
+
+# §2.6 scan-code tables, written out from the protocol notes (P4K DIAL/SEND -> pickup, HELP -> menu, DEL ->
+# clear are our choices, documented in usbphone/drivers/yealink_keys.py)
+P1K_ROWS = "1 2 3 pickup out . 4 5 6 hangup clear . 7 8 9 in down . * 0 # up"  # high nibble row, low column
+SECTION_2_6 = {
+    "p1k": {row * 0x10 + col: name for row, line in enumerate(P1K_ROWS.split(" . "))
+            for col, name in enumerate(line.split())},
+    "p1kh": dict(enumerate("1 2 3 pickup out 4 5 6 hangup clear 7 8 9 in down * 0 # up".split())),
+    "p4k": {0x00: "pickup", 0x01: "3", 0x02: "6", 0x03: "9", 0x04: "#", 0x05: "menu", 0x10: "out", 0x11: "2",
+            0x12: "5", 0x13: "8", 0x14: "0", 0x15: "flash", 0x20: "speaker", 0x21: "1", 0x22: "4", 0x23: "7",
+            0x24: "*", 0x25: "pickup", 0x30: "down", 0x31: "vol_up", 0x32: "up", 0x33: "clear", 0x34: "in",
+            0x40: "vol_down", 0x44: "redial"},
+    "b3g": {**{d: str(d) for d in range(10)}, 0x0B: "*", 0x0C: "#"},
+}
+
+
+@pytest.mark.parametrize("model", sorted(SECTION_2_6))
+def test_every_scan_code_of_every_model(model: str) -> None:
+    table = SECTION_2_6[model]
+    acts: dict[float, object] = {}
+    for i, code in enumerate(table):
+        acts[0.5 + i * 0.8] = lambda s, d, c=code: s.press(c)
+        acts[0.9 + i * 0.8] = lambda s, d: s.release()
+    events, _, _ = run(model, acts, 1.0 + len(table) * 0.8)
+    expected = []
+    for name in table.values():
+        kind = "key" if len(name) == 1 else "button"
+        expected += [f"{kind} {name}", f"{kind}_up {name}"]
+    assert [e for e in events if not e.startswith("hook")] == expected
