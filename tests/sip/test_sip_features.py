@@ -60,7 +60,7 @@ def test_incoming_blind_transfer_is_followed(make_core, pjpeer, sipp_uas):
     req = dut.wait("transfer", call_id=inc.call_id, value="requested")
     assert req.remote_number == "300"
     new = dut.wait("connected", remote_number="300")
-    assert new.call_id != inc.call_id
+    assert new.call_id != inc.call_id and new.extra["transferred_from"] == inc.call_id
     peer.event("transfer", call_id=pid, value="succeeded")
     peer.send({"kind": "hangup", "call_id": pid})
     dut.wait("ended", call_id=inc.call_id)

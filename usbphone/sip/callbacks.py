@@ -60,10 +60,16 @@ class SipCall(pj.Call):
         self.remote_telephone_event = True
         self.replaces: int | None = None
         self.cid = call_id
+        self.refused = False  # refused by the inbound policy: the app never hears of it
+        self.transferred_from: int | None = None  # call id whose REFER made us place this call
         self.pending_media_op = ""  # "hold"/"resume" until its re-INVITE succeeded
         self.media_op_tries = 0
 
     def emit(self, kind: str, **kw: Any) -> None:
+        if self.refused:
+            return
+        if self.transferred_from is not None:
+            kw["extra"] = {**kw.get("extra", {}), "transferred_from": self.transferred_from}
         self.core.emit(CallEvent(kind, self.cid, **kw))
 
     @_guard
@@ -162,6 +168,7 @@ class SipCall(pj.Call):
         """The remote sent REFER: accept (202) and let pjsua place the new call on a SipCall of ours."""
         number, name = caller_id(prm.dstUri)
         new = SipCall(self.core, self.core.account_for(self), direction="out")
+        new.transferred_from = self.cid
         self.core.keep(new)
         prm.newCall = new
         prm.statusCode = 202
@@ -225,6 +232,7 @@ class SipAccount(pj.Account):
         src = source_ip(prm.rdata.srcAddress)
         if not self.core.policy.allows(src):
             log.warning("refused INVITE from %s (not an allowed source)", src)
+            call.refused = True
             call.hung_up_locally = True
             op = pj.CallOpParam()
             op.statusCode = 403
