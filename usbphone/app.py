@@ -104,10 +104,10 @@ class App:
         self.country = str(appkeys["country"])
         echo = appkeys["echo_number"]
         self.echo_number = ("600" if not config.registrar_mode else "") if echo is None else str(echo)
-        self.routes: dict[str, str] = {}
         self.core: Any = None
         self.audio: Any = None
         self.echo: Any = None
+        self.echo_calls: set[int] = set()
         self.hotplug: Any = None
         self.handset: Handset | None = None
         self.virtual: Any = None
@@ -140,8 +140,6 @@ class App:
             handset_note = self._open_replay()  # parse the trace first: a bad one fails before SIP starts
         else:
             handset_note = ""
-        if self.echo_number:
-            self._start_echo()
         self.core = CallCore(self.config, self.q.put, bind=self.bind, audio=self._audio())
         self.core.start()
         if not self.replay_path:
@@ -276,15 +274,31 @@ class App:
         self.say(f"handset: {name}")
 
     # -- echo test -----------------------------------------------------------------------------------
-    def _start_echo(self) -> None:
-        from usbphone.echo import EchoService
+    # The echo UA (a child process with its own pjsua2 endpoint) starts when its number is dialled (~50 ms)
+    # and stops when its last call ends, so an idle phone carries no second SIP stack.
+    def _echo_route(self, cmd: CallCommand) -> CallCommand:
+        if not self.echo_number or cmd.target != self.echo_number:
+            return cmd
+        if self.echo is None:
+            from usbphone.echo import EchoService
 
-        self.echo = EchoService(user=self.echo_number)
-        try:
-            self.routes[self.echo_number] = self.echo.start()
-        except UserError as exc:
-            self.echo = None
-            self.say(f"warning: {exc}; dialling {self.echo_number} goes to the SIP network")
+            echo = EchoService(user=self.echo_number)
+            try:
+                echo.start()
+            except UserError as exc:
+                self.say(f"warning: {exc}; dialling {self.echo_number} goes to the SIP network")
+                return cmd
+            self.echo = echo
+            self.log.status("echo_started", uri=echo.uri)
+        return replace(cmd, target=self.echo.uri)
+
+    def _echo_call_ended(self, call_id: int | None) -> None:
+        if call_id in self.echo_calls:
+            self.echo_calls.discard(call_id)
+            if not self.echo_calls and self.echo is not None:
+                echo, self.echo = self.echo, None
+                threading.Thread(target=echo.stop, name="echo-stop", daemon=True).start()
+                self.log.status("echo_stopped")
 
     # -- the loop --------------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -310,6 +324,8 @@ class App:
         elif isinstance(item, CallEvent):
             self.log.write(item)
             self._note_call_event(item)
+            if item.kind == "ended":
+                self._echo_call_ended(item.call_id)
             self._perform(self.phone.handle_call(item, now))
         elif isinstance(item, AudioNotice):
             self.log.status(item.what, audio=item.data)  # faults are also logged (once) by the bridge
@@ -344,9 +360,13 @@ class App:
             self.audio.play_tone("ring" if cmd.value == "on" else "off")
 
     def _call(self, cmd: CallCommand) -> None:
-        if cmd.kind == "dial" and cmd.target in self.routes:
-            cmd = replace(cmd, target=self.routes[cmd.target])
-        self.log.write(cmd)
+        echo = cmd.kind == "dial" and bool(self.echo_number) and cmd.target == self.echo_number
+        if echo:
+            routed = self._echo_route(cmd)
+            self.log.write(cmd, routed_to=routed.target)
+            cmd = routed
+        else:
+            self.log.write(cmd)
         try:
             result = self.core.execute(cmd)
             error = ""
@@ -356,6 +376,8 @@ class App:
             if cmd.kind in ("dial", "transfer_blind", "transfer_attended"):
                 self.say(f"{cmd.kind}: {error}")
         if cmd.kind == "dial":
+            if echo and result is not None:
+                self.echo_calls.add(result)
             self._perform(self.phone.dial_result(result, self.clock(), error))
 
     def _note_call_event(self, ev: CallEvent) -> None:
@@ -386,12 +408,13 @@ class App:
         if self.core.notice:
             lines.append(f"            {self.core.notice}")
         lines.append(f"  handset:  {handset_note or self.handset.name}")  # type: ignore[union-attr]
-        if self.echo_number and self.echo is not None:
-            lines.append(f"  echo:     dial {self.echo_number} for the echo test ({self.routes[self.echo_number]})")
+        if self.echo_number:
+            lines.append(f"  echo:     dial {self.echo_number} for the echo test (a SIP UA on loopback that echoes "
+                         "audio and digits)")
         lines.append("  dial:     lift the handset, dial, # sends (or wait "
                      f"{self.settings.inter_digit_timeout:g} s); hang up to end. Ctrl-C quits.")
         self.say("\n".join(lines))
-        self.log.status("ready", sip=self.core.local_address, handset=handset_note, echo=self.routes)
+        self.log.status("ready", sip=self.core.local_address, handset=handset_note, echo=self.echo_number)
 
     def _log_leftovers(self) -> None:
         """Log what arrived after the loop stopped (the BYE answers to our last hang-ups)."""

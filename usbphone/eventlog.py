@@ -59,8 +59,8 @@ class EventLog:
             except OSError as exc:
                 raise UserError(f"cannot write the event log {path}: {exc.strerror}") from None
 
-    def write(self, item: HandsetEvent | HandsetCommand | CallEvent | CallCommand) -> None:
-        self._emit(record(item, time.time()))
+    def write(self, item: HandsetEvent | HandsetCommand | CallEvent | CallCommand, **extra: Any) -> None:
+        self._emit(record(item, time.time()) | extra)
 
     def device_write(self, out: Any) -> None:
         """One OutputReport written to the handset (``to_json()`` gives report hex + transport)."""
