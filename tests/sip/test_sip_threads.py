@@ -64,3 +64,18 @@ def test_command_from_another_thread_runs_within_milliseconds(make_core, sipp_ua
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
     assert uas.wait() == 0
+
+
+def test_in_call_cpu_with_null_audio(make_core, sipp_uas):
+    uas = sipp_uas("uas_answer.xml")
+    dut = make_core('[sip]\ncodecs = ["PCMU"]\n')
+    cid = dut.run("dial", target=uas.uri())
+    dut.wait("connected", call_id=cid)
+    cpu0, t0 = time.process_time(), time.monotonic()
+    dut.drain(3.0)  # RTP both ways (SIPp echoes ours), 50 packets/s each
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+    print(f"in a call (PCMU, null audio): {100 * cpu / wall:.2f} % of one core")
+    assert cpu / wall < 0.15
+    dut.run("hangup", call_id=cid)
+    dut.wait("ended", call_id=cid)
+    assert uas.wait() == 0
