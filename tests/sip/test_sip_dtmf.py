@@ -28,12 +28,13 @@ def test_rfc4733_digits_on_the_wire(make_core, sipp_uas, capture):
     assert cap.finish().rtp_events(101) == "159#"
 
 
-def test_sip_info_dtmf(make_core, sipp_uas):
+@pytest.mark.parametrize("config,override", [('[sip]\ndtmf = "info"\n', ""), ("", "info")])
+def test_sip_info_dtmf(make_core, sipp_uas, config, override):
     uas = sipp_uas("uas_info_dtmf.xml")
-    dut = make_core('[sip]\ndtmf = "info"\n')
+    dut = make_core(config)
     cid = dut.run("dial", target=uas.uri())
     dut.wait("connected", call_id=cid)
-    dut.run("dtmf", call_id=cid, digits="5")
+    dut.run("dtmf", call_id=cid, digits="5", value=override)  # value: this command's method, if given
     dut.drain(0.5)
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from usbphone.config import DEFAULT_BIND, Config
+from usbphone.config import DEFAULT_BIND, DTMF_METHODS, Config
 from usbphone.errors import UserError
 from usbphone.events import CallCommand, CallEvent
 from usbphone.sip import pjconfig
@@ -424,11 +424,14 @@ class CallCore:
     def _cmd_dtmf(self, cmd: CallCommand) -> None:
         from usbphone.sip.dtmf import send_dtmf
 
-        digits = cmd.digits or cmd.value
+        digits = cmd.digits
         bad = [d for d in digits if d not in DTMF_DIGITS]
         if not digits or bad:
             raise CallError(f"cannot send DTMF {digits!r}: digits are 0-9 * # A-D")
-        send_dtmf(self._call(cmd.call_id), digits, cmd.target or self.config.sip.dtmf)
+        method = cmd.value or self.config.sip.dtmf  # value may override the method for one command
+        if method not in DTMF_METHODS:
+            raise CallError(f"unknown DTMF method {method!r} (known: {', '.join(DTMF_METHODS)})")
+        send_dtmf(self._call(cmd.call_id), digits, method)
 
     def _cmd_transfer_blind(self, cmd: CallCommand) -> None:
         call = self._call(cmd.call_id)
