@@ -159,3 +159,40 @@ def test_find_port_by_usb_ids_and_serial_under_umockdev() -> None:
     assert out["any"] in ("/dev/ttyUSB0", "/dev/ttyUSB1")
     assert out["acm"] == "/dev/ttyACM0"
     assert out["gone"] and "0403:6001 serial ZZZ" in out["missing"]
+
+
+@pytest.mark.umockdev
+def test_replugged_adapter_is_announced_again_with_its_new_port() -> None:
+    """Reopen on replug: the real HotplugMonitor (pyudev, umockdev uevents) announces the adapter again with the
+    tty name it got this time, under the same identity (VID:PID + serial), so the app opens the new port."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("umockdev-wrapper") is None:
+        pytest.skip("needs umockdev (Debian package umockdev)")
+    try:
+        import gi
+
+        gi.require_version("UMockdev", "1.0")
+    except (ImportError, ValueError) as exc:
+        pytest.skip(f"UMockdev GI bindings not importable: {exc}")
+    script = Path(__file__).with_name("serial_replug_scenario.py")
+    env = {**os.environ, "USBPHONE_DEVICES": "", "XDG_CONFIG_HOME": "/nonexistent"}
+    proc = subprocess.run(["umockdev-wrapper", sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = {s["step"]: s for s in map(json.loads, proc.stdout.splitlines())}
+    seen = [(n["action"], n["node"], n["key"], n["profile"]) for step in ("plug", "unplug", "replug")
+            for n in steps[step]["notices"]]
+    key = "tty:0403:6001:sn=FT1"
+    assert seen == [("attached", "/dev/ttyUSB0", key, "serial-rotary-hook"),
+                    ("detached", "/dev/ttyUSB0", key, "serial-rotary-hook"),
+                    ("attached", "/dev/ttyUSB1", key, "serial-rotary-hook")]
+    assert all(n["after"] < 2.0 for step in ("plug", "unplug", "replug") for n in steps[step]["notices"])
+    assert steps["stopped"]["errors"] == 0
+    replugged = SerialTransport.for_device(DeviceInfo(vid=0x0403, pid=0x6001, serial="FT1", path="/dev/ttyUSB1"),
+                                           profile_by_id("serial-rotary-hook"), None)
+    assert replugged.port_name == "/dev/ttyUSB1"
