@@ -7,8 +7,9 @@ import time
 import pytest
 from peers import wait_for
 
+from usbphone.audio.settings import AudioSettings, volume_gain
 from usbphone.config import parse_config
-from usbphone.sip.audio import AudioBridge, AudioSettings, volume_gain
+from usbphone.sip.audio import AudioBridge
 
 
 def test_settings_from_the_config_file_section() -> None:
