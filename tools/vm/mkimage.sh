@@ -15,6 +15,7 @@ set -euo pipefail
 out=${1:?usage: mkimage.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
+die() { echo "tools/vm/mkimage.sh: $*" >&2; exit 1; }
 
 # Pinned kernel: bookworm's point-release kernel (bookworm/main keeps it until the next point release;
 # bookworm-security drops superseded ABIs at once). USBPHONE_VM_KERNEL=ABI=VERSION overrides.
@@ -22,12 +23,16 @@ KERNEL_PIN=${USBPHONE_VM_KERNEL:-6.1.0-50=6.1.176-1}
 KERNEL_ABI=${KERNEL_PIN%%=*}
 KERNEL_VERSION=${KERNEL_PIN#*=}
 KVER=$KERNEL_ABI-amd64
-# Guest packages: udev (real rules), kmod (modprobe), python3 (3.11, the wheels' ABI), alsa-utils
-# (aplay -l for the card check), libportaudio2 (sounddevice), libusb (pyusb), sip-tester (SIPp, the peer),
-# iproute2 (loopback up), util-linux/passwd are in minbase (setpriv, useradd).
-GUEST_DEBS=${GUEST_DEBS:-python3,udev,kmod,alsa-utils,libasound2,libportaudio2,libusb-1.0-0,sip-tester,iproute2}
+# Guest packages: what usbphone needs at run time (RUN_DEBS in tools/setup.sh, read from there) plus udev
+# (real rules), kmod (modprobe), python3 (3.11, the wheels' ABI), alsa-utils (aplay for the reference tone),
+# sip-tester (SIPp, the peer), iproute2 (loopback up); util-linux/passwd are in minbase (setpriv, useradd).
+# Left out: libasound2-plugins (ALSA's bridges to PulseAudio/JACK: the guest has no sound server, and it
+# pulls in ffmpeg's libavcodec, +190 MB of initramfs and ~10 s more boot under TCG).
+run_debs=$(sed -n 's/^RUN_DEBS="\(.*\)"$/\1/p' "$project/tools/setup.sh")
+[[ -n $run_debs ]] || die "no RUN_DEBS=\"...\" line in tools/setup.sh"
+run_debs=$(tr ' ' '\n' <<<"$run_debs" | grep -vx 'libasound2-plugins' | paste -sd' ')
+GUEST_DEBS=${GUEST_DEBS:-python3,udev,kmod,alsa-utils,libasound2,sip-tester,iproute2,${run_debs// /,}}
 
-die() { echo "tools/vm/mkimage.sh: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "needs root (mmdebstrap and dpkg -x keep file ownership)"
 for tool in mmdebstrap apt-get dpkg depmod; do command -v $tool >/dev/null || die "$tool is missing (tools/setup.sh test)"; done
 pip=$project/.venv/bin/pip

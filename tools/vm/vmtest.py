@@ -5,8 +5,8 @@ project in its initramfs, runs tools/vm/guest_test.py there and checks QEMU's us
     tools/vm/vmtest.py [--trace FILE] [--report FILE] [--timeout S] [--cache DIR] [--rebuild]
 
 1. Base image (cached in .cache/vm/<key>/, key = tools/vm/mkimage.sh + cpio.py + the kernel pin + the pinned
-   dependency list): tools/vm/mkimage.sh builds the kernel and root filesystem (needs root, ~2 min), packed
-   here into an uncompressed newc cpio.
+   dependency list + RUN_DEBS in tools/setup.sh): tools/vm/mkimage.sh builds the kernel and root filesystem
+   (needs root, ~1 min), packed here into an uncompressed newc cpio.
 2. Per-run overlay cpio (the kernel unpacks it over the base): /init (tools/vm/guest-init), the project's
    usbphone/ and devices/, the udev rules `usbphone udev-rules` generates, the trace, guest_test.py and its
    params.json.
@@ -75,6 +75,8 @@ def image_key() -> str:
     h = hashlib.sha256()
     for name in ("mkimage.sh", "cpio.py"):
         h.update((HERE / name).read_bytes())
+    run_debs = [ln for ln in (PROJECT / "tools" / "setup.sh").read_text().splitlines() if ln.startswith("RUN_DEBS=")]
+    h.update("\n".join(run_debs).encode())  # mkimage.sh installs RUN_DEBS in the guest
     h.update(os.environ.get("USBPHONE_VM_KERNEL", "").encode())
     h.update(os.environ.get("GUEST_DEBS", "").encode())
     deps = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["dependencies"]
