@@ -354,3 +354,8 @@ def test_every_scan_code_of_every_model(model: str) -> None:
         kind = "key" if len(name) == 1 else "button"
         expected += [f"{kind} {name}", f"{kind}_up {name}"]
     assert [e for e in events if not e.startswith("hook")] == expected
+
+
+def test_a_profile_naming_the_p1kh_gets_g2_packets() -> None:
+    d = driver(model="p1kh")
+    assert d.gen == 2 and {len(o.data) for o in d.encode(cmd("lcd", "42"))} == {yp.G2_LEN}

@@ -84,7 +84,7 @@ class YealinkDriver(YealinkOutputs, Driver):
         self.fixed_model = opt.get("model", "auto") != "auto"
         gen = opt.get("generation", "auto")
         self.fixed_gen = gen != "auto"
-        self.gen: int = gen if self.fixed_gen else 1
+        self.gen: int = gen if self.fixed_gen else (2 if opt.get("model") == "p1kh" else 1)  # the P1KH is G2 (§2.1)
         self.model: str = opt["model"] if self.fixed_model else ""
         self.version: int | None = None
         self.serial = ""
