@@ -7,6 +7,10 @@ The HIDIOCSFEATURE ioctl is not reachable this way (nor under umockdev); a FIFO 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -131,3 +135,22 @@ def test_wake_returns_a_blocked_read_and_keeps_the_report(fifo: str) -> None:
     finally:
         t.close()
     t.wake()  # closed: nothing happens
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become 'nobody'")
+def test_a_node_the_user_may_not_open_says_why() -> None:
+    """`usbphone devices` says whether the current user may open a node, and why not (issue 2)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        node = Path(tmp) / "hidraw7"
+        node.write_bytes(b"")
+        node.chmod(0o600)  # root's, as /dev/hidrawN is without usbphone's udev rules
+        code = f"from usbphone.hid.discovery import _access; ok, why = _access({str(node)!r}); print(ok); print(why)"
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
+        if subprocess.run(nobody + ["import usbphone"], capture_output=True, timeout=60, cwd="/").returncode:
+            pytest.skip("'nobody' cannot read this checkout (e.g. it lives under /root)")
+        res = subprocess.run(nobody + [code], capture_output=True, text=True, timeout=60, cwd="/")
+    assert res.returncode == 0, res.stderr
+    ok, why = res.stdout.splitlines()
+    assert ok == "False"
+    assert why.startswith("owned by root:root mode 0600; install the udev rules") and "group root" in why
