@@ -8,6 +8,7 @@ own GN-style one (devices/jabra-gn/traces), its input reports come from a umockd
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,20 @@ def test_devices_lists_vendor_usb_and_serial_phones(tmp_path: Path, dev: FakeUsb
     # the Yealink is probed for its model; libusb does not see umockdev's device, which is one clear note
     if transport == "pyusb":
         assert rows[0]["notes"][-1].startswith("not probed: USB device 6993:b001"), rows[0]["notes"]
+
+
+def test_usb_serial_option_picks_one_of_two_identical_adapters(tmp_path: Path) -> None:
+    """A serial profile's usb_serial names one adapter: a second one with the same ids is not taken."""
+    local = tmp_path / "local" / "serial-rotary-hook"
+    local.mkdir(parents=True)
+    text = (ROOT / "devices/serial-rotary-hook/profile.toml").read_text()
+    local.joinpath("profile.toml").write_text(text.replace("[options]\n", '[options]\nusb_serial = "FT2"\n', 1))
+    ours = FakeUsbDevice(vid=0x0403, pid=0x6001, kind="tty", product="usbphone rotary", serial="FT2", port="1-3",
+                         tty="ttyUSB1", devnum=3)
+    other = FakeUsbDevice(vid=0x0403, pid=0x6001, kind="tty", product="usbphone rotary", serial="FT1")
+    (tmp_path / "dev.umockdev").write_text(other.description() + "\n" + ours.description())
+    env = {**os.environ, "USBPHONE_DEVICES": str(tmp_path / "local"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    res = subprocess.run(["umockdev-run", "-d", str(tmp_path / "dev.umockdev"), "--"] + usbphone_cmd()
+                         + ["devices", "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    assert res.returncode == 0, res.stderr
+    assert [json.loads(line)["path"] for line in res.stdout.splitlines()] == ["/dev/ttyUSB1"]

@@ -4,7 +4,8 @@
   interface and phys from the parent ``hid``/``usb_interface`` devices, the descriptor from sysfs.
 - USB devices without a hidraw node (vendor-protocol phones whose interface usbhid ignores): only those a
   profile with ``transport = "pyusb"`` matches.
-- tty devices: only those a profile with ``transport = "serial"`` matches (by the USB adapter's ids).
+- tty devices: only those a profile with ``transport = "serial"`` matches (by the USB adapter's ids; a
+  profile's ``[options] usb_serial`` narrows it to the adapter with that USB serial number).
 ``Found.access`` says whether the current user may open the node and, if not, why.
 
 Works the same under umockdev (its testbed fakes /sys and udev). Edit this module when a new bus appears.
@@ -94,6 +95,12 @@ def _usb_info(dev: object, node: str) -> DeviceInfo:
     )
 
 
+def _serial_ok(profile: Profile, info: DeviceInfo) -> bool:
+    """False when the profile names one adapter (``usb_serial``) and this is another."""
+    wanted = str(profile.options.get("usb_serial", ""))
+    return not wanted or info.serial == wanted
+
+
 def discover(profiles: list[Profile], context: object | None = None) -> list[Found]:
     """Every attached device usbphone could drive, in a stable order."""
     import pyudev
@@ -121,7 +128,7 @@ def discover(profiles: list[Profile], context: object | None = None) -> list[Fou
             if usb is None or not dev.device_node:
                 continue
             info = _usb_info(usb, dev.device_node)
-            prof = match_profile(info, serial_profiles)
+            prof = match_profile(info, [p for p in serial_profiles if _serial_ok(p, info)])
             if prof is not None:
                 ok, why = _access(info.path)
                 found.append(Found(info, "tty", prof, ok, why))
