@@ -29,7 +29,7 @@ log = logging.getLogger("usbphone.sip")
 _HOLD_STATES = {pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local", pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote"}
 
 
-def _guard(fn: Any) -> Any:
+def guarded(fn: Any) -> Any:
     """Log and swallow exceptions in a callback (an exception escaping into C++ is never useful)."""
 
     def wrapper(self: Any, *args: Any) -> None:
@@ -72,7 +72,7 @@ class SipCall(pj.Call):
             kw["extra"] = {**kw.get("extra", {}), "transferred_from": self.transferred_from}
         self.core.emit(CallEvent(kind, self.cid, **kw))
 
-    @_guard
+    @guarded
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         ci = self.getInfo()
         self.cid = ci.id
@@ -100,7 +100,7 @@ class SipCall(pj.Call):
                                                             "connected": self.connected})
         self.core.call_gone(self)
 
-    @_guard
+    @guarded
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         ci = self.getInfo()  # keep the CallInfo alive while iterating (recipes §4 pitfall 1)
         for mi in ci.media:
@@ -138,7 +138,7 @@ class SipCall(pj.Call):
             prm.opt.flag = pj.PJSUA_CALL_UNHOLD
             self.reinvite(prm)
 
-    @_guard
+    @guarded
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         """A hold/resume re-INVITE refused with 491 (glare) or 500 (the far end still busy with the previous
         transaction, e.g. its ACK not yet in) is retried after RFC 3261 §14.1's random delay."""
@@ -158,12 +158,12 @@ class SipCall(pj.Call):
             log.warning("%s of call %s failed: %s %s", op, self.cid, code, tsx.statusText)
             self.pending_media_op = ""
 
-    @_guard
+    @guarded
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
         self.emit("dtmf", value=prm.digit, extra={"method": method})
 
-    @_guard
+    @guarded
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
         """The remote sent REFER: accept (202) and let pjsua place the new call on a SipCall of ours."""
         number, name = caller_id(prm.dstUri)
@@ -175,7 +175,7 @@ class SipCall(pj.Call):
         self.emit("transfer", value="requested", remote_number=number, remote_name=name,
                   extra={"target": prm.dstUri})
 
-    @_guard
+    @guarded
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         """Progress of a REFER we sent (NOTIFY sipfrag): accepted, then succeeded or failed."""
         code = prm.statusCode
@@ -189,7 +189,7 @@ class SipCall(pj.Call):
         if value != "accepted":
             prm.cont = False
 
-    @_guard
+    @guarded
     def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:
         """An INVITE with Replaces took this call over (attended transfer done by the far ends)."""
         new = SipCall(self.core, self.core.account_for(self), prm.newCallId, direction="in")
@@ -208,7 +208,7 @@ class SipAccount(pj.Account):
         self.retry_interval, self.retry_jitter = retry_interval, retry_jitter
         self.failures = 0
 
-    @_guard
+    @guarded
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         code, reason = prm.code, prm.reason
         extra: dict[str, Any] = {"account": self.name, "expires": prm.expiration}
@@ -225,7 +225,7 @@ class SipAccount(pj.Account):
                 extra["retry_in"] = round(delay, 1)
         self.core.emit(CallEvent("registration", value=value, code=code, reason=reason, extra=extra))
 
-    @_guard
+    @guarded
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = SipCall(self.core, self, prm.callId, direction="in")
         self.core.keep(call)
@@ -262,32 +262,3 @@ class PjLogWriter(pj.LogWriter):
             self.log.log(level, "%s", entry.msg.rstrip())
         except Exception:  # noqa: BLE001 - logging must never break pjsip
             pass
-
-
-class SipBuddy(pj.Buddy):
-    """A watched presence buddy; reports its state as a ``presence`` CallEvent."""
-
-    def __init__(self, core: CallCore, uri: str) -> None:
-        super().__init__()
-        self.core = core
-        self.uri = uri
-
-    @_guard
-    def onBuddyState(self) -> None:
-        bi = self.getInfo()
-        st = bi.presStatus
-        if st.status == pj.PJSUA_BUDDY_STATUS_OFFLINE:
-            value = "offline"
-        elif st.status != pj.PJSUA_BUDDY_STATUS_ONLINE:
-            value = "unknown"
-        elif st.note.lower().startswith("do not disturb"):
-            value = "dnd"
-        elif st.activity == pj.PJRPID_ACTIVITY_BUSY:
-            value = "busy"
-        elif st.activity == pj.PJRPID_ACTIVITY_AWAY:
-            value = "away"
-        else:
-            value = "available"
-        number, name = caller_id(self.uri)
-        self.core.emit(CallEvent("presence", value=value, remote_number=number, remote_name=name,
-                                 reason=st.note, extra={"uri": self.uri}))

@@ -8,7 +8,8 @@ know (udev monitor, HID reader, GC finaliser) can never call into pjsua2. The ap
 so an idle phone costs ~0 % CPU (measured in tests/sip/test_sip_threads.py), and a command is one
 function call away. Call objects are kept until they are reaped on the owner thread (next execute() or
 shutdown(), while the library still runs), so no pjsua2 destructor ever runs after ``libDestroy``.
-Edit this module for a new CallCommand; SIP callbacks live in callbacks.py, config mapping in pjconfig.py.
+Edit this module for a new CallCommand; SIP callbacks live in callbacks.py (presence.py for buddies), media
+wiring in media.py, config mapping in pjconfig.py, re-registration in retry.py.
 """
 
 from __future__ import annotations
@@ -28,21 +29,16 @@ from usbphone.errors import UserError
 from usbphone.events import CallCommand, CallEvent
 from usbphone.sip import pjconfig
 from usbphone.sip.bind import BindAddress, BindError, choose, parse_bind
-from usbphone.sip.callbacks import PjLogWriter, SipAccount, SipBuddy, SipCall
+from usbphone.sip.callbacks import PjLogWriter, SipAccount, SipCall
 from usbphone.sip.inbound import InboundPolicy
+from usbphone.sip.media import apply_mute, connect_null_audio, media_info
+from usbphone.sip.presence import PresenceError, SipBuddy, presence_status
 from usbphone.sip.retry import Retrier
 from usbphone.sip.uri import DialError, to_uri
 
 log = logging.getLogger("usbphone.sip")
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
-PRESENCE = {  # value -> (pjsua status, rpid activity, note)
-    "available": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_UNKNOWN, "Available"),
-    "busy": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_BUSY, "On the phone"),
-    "dnd": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_BUSY, "Do not disturb"),
-    "away": (pj.PJSUA_BUDDY_STATUS_ONLINE, pj.PJRPID_ACTIVITY_AWAY, "Away"),
-    "offline": (pj.PJSUA_BUDDY_STATUS_OFFLINE, pj.PJRPID_ACTIVITY_UNKNOWN, "Offline"),
-}
 
 
 class CallError(UserError):
@@ -87,32 +83,6 @@ def _release(calls: list[SipCall]) -> None:
 def _host_port(host: str, local_name: str) -> str:
     port = local_name.rsplit(":", 1)[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def apply_mute(call: SipCall) -> None:
-    """Make the far end hear silence (or audio again): disconnect every conference port that feeds the
-    call's port, and reconnect exactly those on unmute. RTP keeps flowing (noVad), carrying silence.
-
-    (AudioMedia.adjustTxLevel(0) had no effect on the wire with pjsua2 2.15, measured in
-    tests/sip/test_sip_features.py, hence the disconnect.) Runs on pjlib-known threads only.
-    """
-    am = call.audio_media
-    if am is None:
-        return
-    if call.muted:
-        target = am.getPortId()
-        for port in pj.Endpoint.instance().mediaEnumPorts2():
-            info = port.getPortInfo()  # keep it alive while reading listeners (recipes §4 pitfall 1)
-            if port.getPortId() != target and target in list(info.listeners):
-                port.stopTransmit(am)
-                call.muted_sources.append(port)
-    else:
-        sources, call.muted_sources = call.muted_sources, []
-        for port in sources:
-            try:
-                port.startTransmit(am)
-            except pj.Error:
-                pass  # that source went away while muted (e.g. a tone that ended)
 
 
 class CallCore:
@@ -288,10 +258,8 @@ class CallCore:
     def media_started(self, call: SipCall, am: pj.AudioMedia) -> None:
         if self.audio is not None:
             self.audio.connect(call.cid, am)
-        else:  # the null sound device: silence out, discard in
-            mgr = pj.Endpoint.instance().audDevManager()
-            mgr.getCaptureDevMedia().startTransmit(am)
-            am.startTransmit(mgr.getPlaybackDevMedia())
+        else:
+            connect_null_audio(am)
 
     def reapply_mute(self, call: SipCall) -> None:
         apply_mute(call)
@@ -318,7 +286,7 @@ class CallCore:
             return handler(command)
         except pj.Error as exc:
             message = f"{command.kind} failed: {exc.reason} ({exc.status})"
-        except DialError as exc:
+        except (DialError, PresenceError) as exc:
             message = str(exc)
         # Raised outside the except block on purpose: a chained exception would keep the handler's frames,
         # and with them SipCall objects, alive past libDestroy (their destructor then aborts the process).
@@ -348,18 +316,7 @@ class CallCore:
     def call_info(self, call_id: int) -> dict[str, Any]:
         """Codec and RTP addresses of a call, for status lines and logs (owner thread)."""
         self._check_thread()
-        call = self._call(call_id)
-        ci = call.getInfo()
-        out: dict[str, Any] = {"state": ci.stateText, "remote": ci.remoteUri, "codec": "", "muted": call.muted,
-                               "hold": call.hold, "rtp_local": "", "rtp_remote": ""}
-        for mi in ci.media:
-            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status != pj.PJSUA_CALL_MEDIA_NONE:
-                si = call.getStreamInfo(mi.index)
-                out["codec"] = f"{si.codecName}/{si.codecClockRate}"
-                out["rtp_remote"] = si.remoteRtpAddress
-                out["rtp_local"] = call.getMedTransportInfo(mi.index).localRtpName
-                break
-        return out
+        return media_info(self._call(call_id))
 
     def dial_uri(self, target: str, account: str = "") -> str:
         _, cfg = self._account(account)
@@ -442,10 +399,6 @@ class CallCore:
         call.xferReplaces(other, pj.CallOpParam(True))
 
     def _cmd_presence(self, cmd: CallCommand) -> None:
-        if cmd.value not in PRESENCE:
-            raise CallError(f"unknown presence state {cmd.value!r} (known: {', '.join(PRESENCE)})")
-        status, activity, note = PRESENCE[cmd.value]
-        ps = pj.PresenceStatus()
-        ps.status, ps.activity, ps.note = status, activity, note
+        status = presence_status(cmd.value)
         for acc in self._accounts:
-            acc.setOnlineStatus(ps)
+            acc.setOnlineStatus(status)
