@@ -52,8 +52,9 @@ from cpio import CpioWriter, pack_tree  # noqa: E402
 DEFAULT_TRACE = "devices/jabra-gn/traces/gn-call-keypad.hid"
 # How the trace is played (guest_test.replay): its lift is at 0.5 s; after it the test listens to the dial
 # tone for LISTEN_S, then dials "1#" as recorded (1.0-1.7 s) and stops before the mute at 2.0 s: the rest of
-# the recorded call (mute, flash, hang-up) is replaced by the unplug.
-SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 1.0,
+# the recorded call (mute, flash, hang-up) is replaced by the unplug. bye_within_s is generous: the product's
+# 1 s promise is measured on the host (tests/test_hotplug_call_umockdev.py); TCG runs the guest ~10x slower.
+SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 3.0,
             "sipp_port": 5070, "app_sip_port": 5062}
 GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached", "doctor",
                  "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "replug-reattached", "replug-hook-state",
