@@ -187,3 +187,13 @@ def test_local_networks_include_this_hosts_subnets():
 
     nets = [str(n) for n in local_networks()]
     assert "127.0.0.0/8" in nets
+
+
+def test_installed_example_config_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "udev" / "config.toml.example"
+    if not example.exists():
+        pytest.skip("no udev/config.toml.example in this tree")
+    c = load_config(example)
+    assert c.sip.bind == "0.0.0.0:5060"
