@@ -34,6 +34,7 @@ in the RESULT lines. Edit when the appliance scenario changes; host-side checks 
 from __future__ import annotations
 
 import array
+import grp
 import json
 import math
 import os
@@ -52,6 +53,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 T0 = time.monotonic()
 RESULTS: dict[str, str] = {}
+STARTED: list[subprocess.Popen[bytes]] = []  # stopped on the way out, whatever happened
 
 # struct uhid_event and its request types; source: linux include/uapi/linux/uhid.h
 UHID_DESTROY, UHID_START, UHID_STOP, UHID_OPEN, UHID_CLOSE, UHID_OUTPUT = 1, 2, 3, 4, 5, 6
@@ -61,6 +63,7 @@ UHID_DATA_MAX = 4096
 HID_MAX_DESCRIPTOR_SIZE = 4096
 UHID_EVENT_SIZE = 4 + 128 + 64 + 64 + 2 + 2 + 4 * 4 + HID_MAX_DESCRIPTOR_SIZE  # the create2 member is largest
 EIO = 5
+BUS_USB = 3  # source: linux include/uapi/linux/input.h
 
 # QEMU's usb-audio device; source: ../shared/recipes/real-peers-and-audio.md §7 ("enumerates as 46f4:0002")
 QEMU_AUDIO_VID_PID = ("46f4", "0002")
@@ -185,6 +188,7 @@ class App:
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          env=service_env(), cwd=workdir)
+        STARTED.append(self.proc)
 
     def records(self) -> list[dict[str, Any]]:
         out = []
@@ -358,7 +362,7 @@ def replug(app: App, trace: Any, state: dict[int, bytes]) -> None:
     before = hooks()
     uhid = Uhid()
     t_plug = time.monotonic()
-    uhid.create(trace.name or "usbphone VM handset", trace.phys or "usbphone-vm/uhid", trace.bus or 3, trace.vid,
+    uhid.create(trace.name or "usbphone VM handset", trace.phys or "usbphone-vm/uhid", trace.bus or BUS_USB, trace.vid,
                 trace.pid, trace.descriptor)
     node = wait_for(lambda: hidraw_of(trace.vid, trace.pid), 20)
     opened = bool(node) and wait_for(lambda: uhid.opened.is_set() and app.holds(node), 30)
@@ -405,6 +409,7 @@ def main() -> None:
     sipp = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(params["sipp_port"]), "-m", "1",
                              "-nostdin", "-trace_msg", "-message_file", str(sipp_log.path), "-timeout", "300s"],
                             cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    STARTED.append(sipp)
     config = write_config(params, card_id)
     app = App(config, work)
     t_start = time.monotonic()
@@ -419,7 +424,8 @@ def main() -> None:
     # 4. the handset, from the trace, through /dev/uhid
     run("modprobe", "uhid")
     uhid = Uhid()
-    uhid.create(trace.name or "usbphone VM handset", trace.phys or "usbphone-vm/uhid", trace.bus or 3, trace.vid,
+    t_plug = time.monotonic()
+    uhid.create(trace.name or "usbphone VM handset", trace.phys or "usbphone-vm/uhid", trace.bus or BUS_USB, trace.vid,
                 trace.pid, trace.descriptor)
     node = wait_for(lambda: hidraw_of(trace.vid, trace.pid), 20)
     if not result("hidraw-node", bool(node), f"{node} from UHID_CREATE2 ({len(trace.descriptor)}-byte descriptor)"
@@ -428,8 +434,6 @@ def main() -> None:
     run("udevadm", "settle", "--timeout=20")
     props = udev_props(node)
     st = os.stat(node)
-    import grp
-
     group = grp.getgrgid(st.st_gid).gr_name
     tags = props.get("CURRENT_TAGS", props.get("TAGS", ""))
     checks = {
@@ -445,7 +449,6 @@ def main() -> None:
            + ("" if all(checks.values()) else f" (wrong: {[k for k, v in checks.items() if not v]})"))
 
     # 5. the appliance attaches and opens the node
-    t_plug = time.monotonic()
     attached = wait_for(lambda: uhid.opened.is_set() and app.holds(node), 30)
     announced = wait_for(lambda: re.search(r"^handset: .*", app.output(), re.M), 10)
     result("app-attached", bool(attached and announced),
@@ -467,9 +470,6 @@ def main() -> None:
            f"SIPp saw {sipp_log.requests() or 'nothing'}")
     leds = [o.hex(" ") for o in uhid.outputs]
     result("handset-outputs", bool(leds), f"{len(leds)} output report(s) via hidraw -> UHID_OUTPUT: {leds[:4]}")
-    audio_open = app.status("audio_open")
-    tones = [r for r in app.records() if r.get("kind") == "status" and "tone" in str(r.get("status", ""))]
-    note(f"audio status records: audio_open={audio_open} tones={tones[:3]}")
     if not invite:
         app.tail()
         return
@@ -536,5 +536,10 @@ if __name__ == "__main__":
 
         traceback.print_exc()
         result("guest-test", False, f"{type(exc).__name__}: {exc}")
+    finally:
+        for proc in STARTED:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
     passed = sum(v == "PASS" for v in RESULTS.values())
     print(f"DONE {passed}/{len(RESULTS)} passed", flush=True)
