@@ -134,8 +134,8 @@ def test_profile_rules_and_templates() -> None:
         SerialLinesDriver.validate_options({"rx": [{"pattern": "x", "event": "key 1"}], "tx": {"bogus": "x"}}, "p")
 
 
-@pytest.mark.umockdev
-def test_find_port_by_usb_ids_and_serial_under_umockdev() -> None:
+def under_umockdev(script: str, env: dict[str, str] | None = None) -> list[dict]:
+    """Run tests/<script> under umockdev-wrapper; its JSON lines (skipped when umockdev is missing)."""
     import json
     import shutil
     import subprocess
@@ -150,11 +150,15 @@ def test_find_port_by_usb_ids_and_serial_under_umockdev() -> None:
         gi.require_version("UMockdev", "1.0")
     except (ImportError, ValueError) as exc:
         pytest.skip(f"UMockdev GI bindings not importable: {exc}")
-    script = Path(__file__).with_name("serial_port_scenario.py")
-    proc = subprocess.run(["umockdev-wrapper", sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(["umockdev-wrapper", sys.executable, str(Path(__file__).with_name(script))],
+                          capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.umockdev
+def test_find_port_by_usb_ids_and_serial_under_umockdev() -> None:
+    out = under_umockdev("serial_port_scenario.py")[-1]
     assert out["BBB"] == "/dev/ttyUSB1"
     assert out["any"] in ("/dev/ttyUSB0", "/dev/ttyUSB1")
     assert out["acm"] == "/dev/ttyACM0"
@@ -165,26 +169,8 @@ def test_find_port_by_usb_ids_and_serial_under_umockdev() -> None:
 def test_replugged_adapter_is_announced_again_with_its_new_port() -> None:
     """Reopen on replug: the real HotplugMonitor (pyudev, umockdev uevents) announces the adapter again with the
     tty name it got this time, under the same identity (VID:PID + serial), so the app opens the new port."""
-    import json
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    if shutil.which("umockdev-wrapper") is None:
-        pytest.skip("needs umockdev (Debian package umockdev)")
-    try:
-        import gi
-
-        gi.require_version("UMockdev", "1.0")
-    except (ImportError, ValueError) as exc:
-        pytest.skip(f"UMockdev GI bindings not importable: {exc}")
-    script = Path(__file__).with_name("serial_replug_scenario.py")
     env = {**os.environ, "USBPHONE_DEVICES": "", "XDG_CONFIG_HOME": "/nonexistent"}
-    proc = subprocess.run(["umockdev-wrapper", sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    steps = {s["step"]: s for s in map(json.loads, proc.stdout.splitlines())}
+    steps = {s["step"]: s for s in under_umockdev("serial_replug_scenario.py", env)}
     seen = [(n["action"], n["node"], n["key"], n["profile"]) for step in ("plug", "unplug", "replug")
             for n in steps[step]["notices"]]
     key = "tty:0403:6001:sn=FT1"
