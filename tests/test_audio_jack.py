@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from jackd import JackProbe, JackServer, analyse
-from peers import Baresip, Sipp, wait_for
+from peers import Baresip, Sipp, free_port, udp_bound, wait_for
 from run_support import App, Script, call_events, commands
 
 from usbphone.config import Config
@@ -267,7 +267,11 @@ def test_hands_free_echo_is_cancelled(jack_server: JackServer, tmp_path: Path) -
 def test_appliance_plays_dial_tone_and_ringback_into_the_earpiece(jack_server: JackServer, tmp_path: Path) -> None:
     """`usbphone run` with a replayed trace as the handset and [audio] device = JACK's "system": dial tone
     after hook off (timed against the app's JSON log), ringback after the far end's 180."""
-    uas = Sipp.uas(tmp_path, scenario=str(Path(__file__).with_name("audio_uas_ringing.xml")))
+    scenario = tmp_path / "audio_uas_ringing.xml"  # SIPp and its logs work in tmp_path, not in tests/
+    scenario.write_text(Path(__file__).with_name("audio_uas_ringing.xml").read_text())
+    port = free_port()
+    uas = Sipp(tmp_path, ["-sf", str(scenario), "-m", "1"], "audio_ringing", port)
+    wait_for(lambda: udp_bound(port) or uas.p.poll() is not None, 10, what="sipp to bind")
     config = (f'[[account]]\nname = "lan"\nuser = "alice"\ndomain = "127.0.0.1:{uas.port}"\n'
               '[audio]\ndevice = "system"\ncountry = "us"\n')
     trace = Script().at(1.5).lift().wait(1.5).dial("100#").wait(4.0).hang_up().save(tmp_path / "t.hid")
