@@ -106,3 +106,14 @@ def test_bad_trace_is_one_line(tmp_path):
     trace.write_text("E: nonsense\n")
     p = _run("--replay", str(trace), "--bind", "127.0.0.1:0", tmp_path=tmp_path)
     assert p.returncode == 2 and "Traceback" not in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--bind", "999.1.1.1:5"], "bad bind address"),
+    (["--config", "/nonexistent/usbphone.toml"], "does not exist"),
+    (["--replay", "/nonexistent/trace.hid"], "cannot read trace"),
+])
+def test_user_errors_are_one_line(tmp_path, args, msg):
+    p = _run(*args, tmp_path=tmp_path)
+    assert p.returncode in (1, 2) and msg in p.stderr and "Traceback" not in p.stderr
+    assert p.stderr.strip().count("\n") == 0, p.stderr

@@ -224,7 +224,8 @@ class App:
 
     def _use_handset(self, handset: Any, caps: Capabilities | None = None) -> None:
         self.handset = handset
-        self.phone = Phone(self.settings, caps or handset.caps)
+        old, self.phone = self.phone, Phone(self.settings, caps or handset.caps)
+        self.phone.last_number, self.phone.dnd = old.last_number, old.dnd  # the line's, not the device's
         key = getattr(handset, "key", "")
         if key in self.volumes:
             self.phone.volume, self.phone.ring_volume = self.volumes[key]
