@@ -88,6 +88,7 @@ def test_password_file(tmp_path):
     ('[[account]]\nuser = "a"\ntransport = "sctp"\n', "'sctp' is not one of udp, tcp, tls"),
     ('[sip]\nauto_answer = "yes"\n', "expected bool, got str"),
     ('[dialplan]\nsend_key = "5"\n', "send_key"),
+    ("[[account]]\nuser = \"a\"\nkeepalive = 1\n", "keepalive: 1 is too short"),
 ])
 def test_config_errors_name_section_and_key(text, message):
     with pytest.raises(ConfigError) as e:

@@ -144,3 +144,15 @@ def test_outbound_proxy_carries_registration_and_calls(make_core, kamailio, pjpe
     dut.wait("connected", call_id=cid)
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
+
+
+def test_udp_keepalives_to_the_registrar_at_the_configured_rate(make_core, kamailio, capture):
+    kam = kamailio(USERS)
+    cap = capture(f"udp port {kam.port}")
+    dut = make_core(account(kam, "alice") + "keepalive = 5\n")
+    dut.wait("registration", value="registered")
+    dut.drain(6.5)
+    port = dut.address.rsplit(":", 1)[1]
+    pings = cap.finish().fields(f"udp.srcport == {port} && udp.dstport == {kam.port} && udp.length == 10",
+                                "frame.time_relative")
+    assert 1 <= len(pings) <= 2, len(pings)  # CRLF pings, not a storm (see config.py keepalive)
