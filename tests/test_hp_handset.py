@@ -85,6 +85,18 @@ def test_outputs_are_the_documented_feature_report() -> None:
     assert caps.hook and caps.keypad and caps.speaker and {"mute", "on_line"} <= caps.leds
 
 
+def test_led_blink_is_switched_from_poll() -> None:
+    d = driver()
+    assert d.read_timeout(0.0) is None
+    assert [o.data for o in d.encode(HandsetCommand.parse(["speaker", "on"]))] == [b"\x00\x01"]
+    assert [o.data for o in d.encode(HandsetCommand.parse(["led", "mute", "blink"]))] == [b"\x00\x41"]
+    assert d.poll(0.0) == [] and d.read_timeout(0.0) == pytest.approx(0.5)
+    assert [o.data for o in d.poll(0.5)] == [b"\x00\x01"]  # mute LED (bit 6) off, speaker kept
+    assert [o.data for o in d.poll(1.0)] == [b"\x00\x41"] and d.poll(1.2) == []
+    assert [o.data for o in d.encode(HandsetCommand.parse(["led", "mute", "off"]))] == [b"\x00\x01"]
+    assert d.poll(5.0) == [] and d.read_timeout(5.0) is None
+
+
 def test_stuck_key_and_bad_reports(caplog: pytest.LogCaptureFixture) -> None:
     d = driver()
     assert [str(e) for e in d.decode(b"\x00\x17", 1.0)] == ["key 5"]

@@ -1,9 +1,10 @@
-"""Ring cadences for devices whose ringer is a plain on/off switch (Yealink B2K/B3G, CM109 buzzer).
+"""Ring cadences and LED blinking for devices whose ringer and LEDs are plain on/off switches.
 
 A cadence is a repeating list of (ringer on?, seconds). ``Cadence.state_at(t)`` says whether the ringer
 should sound at time ``t`` since ringing began. ``Ringer`` holds a driver's ringing state: ``set`` starts or
 stops ringing, ``step(t)`` (called from the driver's ``poll``) says when to switch, so drivers write only on
-changes.
+changes. ``Blinker`` does the same for LEDs told to ``blink`` (no device here has a blink command of its own):
+on at once, then switched every ``BLINK_HALF`` seconds.
 Named cadences come from national ringing patterns; a profile may add its own under
 ``[options.cadences]`` as ``name = [on, off, on, off, ...]`` seconds.
 
@@ -27,6 +28,7 @@ BUILTIN: dict[str, tuple[float, ...]] = {
     "short": (0.5, 0.5),
 }
 DEFAULT = "standard"
+BLINK_HALF = 0.5  # our choice: LEDs told to blink go on and off at 1 Hz (no device protocol has a blink rate)
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,46 @@ class Ringer:
             return None
         want, _ = self.cadence.state_at(self.elapsed(t))
         return want if want != self.sounding else None
+
+
+class Blinker:
+    """LEDs told to blink: which are lit now, and when they switch next."""
+
+    def __init__(self, half: float = BLINK_HALF) -> None:
+        self.half = half
+        self.lit: dict[str, bool] = {}
+        self.next: float | None = None  # None: the clock starts at the next step()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.lit)
+
+    def start(self, name: str) -> None:
+        """``name`` blinks, lit now (the caller writes it on)."""
+        self.lit[name], self.next = True, None
+
+    def stop(self, name: str | None = None) -> None:
+        """``name`` (or every LED) stops blinking; the caller writes its steady level."""
+        if name is None:
+            self.lit.clear()
+        else:
+            self.lit.pop(name, None)
+
+    def step(self, t: float) -> dict[str, bool]:
+        """The LEDs to switch now, with their new level ({} when none is due)."""
+        if not self.lit:
+            return {}
+        if self.next is None:
+            self.next = t + self.half
+            return {}
+        if t < self.next:
+            return {}
+        self.next = t + self.half
+        self.lit = {name: not lit for name, lit in self.lit.items()}
+        return dict(self.lit)
+
+    def timeout(self, t: float) -> float | None:
+        """How long a driver may wait before the next step (None: nothing blinks)."""
+        if not self.lit:
+            return None
+        return 0.005 if self.next is None else max(0.005, self.next - t)

@@ -19,6 +19,8 @@ Everything device-specific is profile data::
     [options.output.bits]      # other outputs: "speaker" = bit
     speaker = 0
 
+``led NAME blink`` lights the LED and switches it every 0.5 s from ``poll`` (cadence.Blinker).
+
 Edit this module only when a family of such devices needs a new kind of table entry.
 """
 
@@ -28,6 +30,7 @@ import logging
 from typing import Any
 
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
+from usbphone.drivers.cadence import Blinker
 from usbphone.drivers.keystate import (
     PRESS_KINDS,
     KeyTracker,
@@ -106,6 +109,7 @@ class HidTableDriver(Driver):
         self.led_bits: dict[str, int] = dict(out.get("leds", {}))
         self.other_bits: dict[str, int] = dict(out.get("bits", {}))
         self.flags = 0
+        self.blinker = Blinker()
         self.keys = KeyTracker(float(opt.get("stuck_key_timeout", 30.0)))
         self.hook: str | None = None
 
@@ -148,23 +152,38 @@ class HidTableDriver(Driver):
         return self.keys.tick(t)
 
     def read_timeout(self, t: float) -> float | None:
-        return 1.0 if self.keys.held else None  # wake up for stuck keys only while one is held
+        waits = [w for w in (1.0 if self.keys.held else None, self.blinker.timeout(t)) if w is not None]
+        return min(waits) if waits else None  # wake up only while a key is held (stuck keys) or an LED blinks
 
     def encode(self, command: HandsetCommand) -> list[OutputReport]:
         if command.kind == "led" and command.target in self.led_bits:
-            bit = self.led_bits[command.target]
-            on = command.value != "off"  # no blink in this hardware: blink shows steady on
+            bit, on = self.led_bits[command.target], command.value != "off"
+            self.blinker.stop(command.target)
+            if command.value == "blink":
+                self.blinker.start(command.target)  # lit now, switched from poll
         elif command.kind == "speaker" and "speaker" in self.other_bits:
             bit, on = self.other_bits["speaker"], command.value == "on"
         else:
             return []
-        self.flags = self.flags | (1 << bit) if on else self.flags & ~(1 << bit)
-        head = bytes([self.report_id]) if self.report_id is not None else b""
-        return [OutputReport(head + bytes([self.flags]), self.out_transport)]
+        self._flag(bit, on)
+        return [self._report()]
+
+    def poll(self, t: float) -> list[OutputReport]:
+        due = self.blinker.step(t)
+        for name, lit in due.items():
+            self._flag(self.led_bits[name], lit)
+        return [self._report()] if due else []
 
     def stop(self) -> list[OutputReport]:
+        self.blinker.stop()
         if not self.flags:
             return []
         self.flags = 0
+        return [self._report()]
+
+    def _flag(self, bit: int, on: bool) -> None:
+        self.flags = self.flags | (1 << bit) if on else self.flags & ~(1 << bit)
+
+    def _report(self) -> OutputReport:
         head = bytes([self.report_id]) if self.report_id is not None else b""
-        return [OutputReport(head + b"\x00", self.out_transport)]
+        return OutputReport(head + bytes([self.flags]), self.out_transport)

@@ -19,8 +19,8 @@ Semantics (DESIGN.md vocabulary; §4.2 "Input flags seen"):
   (hands-free) has no HID usage on these headsets and encodes to nothing.
 - ``led X blink``: headsets have no blink usage the host can rely on (the LED page's flash/blink-time usages
   are absent from every descriptor in §4.1), so the driver lights the LED and then switches it every
-  ``BLINK_HALF`` seconds from ``poll``, like the vendor drivers' ring cadence; ``read_timeout`` wakes the runner
-  for it only while an LED blinks.
+  0.5 s from ``poll`` (cadence.Blinker, as the vendor drivers do); ``read_timeout`` wakes the runner for it
+  only while an LED blinks.
 
 Profile [options] (all optional): ``hook = "auto"|"level"|"toggle"``, ``mute = "press"|"switch"``
 (switch: an absolute mute switch, every change is one press), ``consumer_mute = "auto"|"mute"|"ignore"``,
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
+from usbphone.drivers.cadence import Blinker
 from usbphone.events import HandsetCommand, HandsetEvent
 from usbphone.hid.descriptor import Descriptor, DescriptorError, Field, parse_descriptor
 from usbphone.profiles.schema import DeviceInfo, Profile, ProfileError
@@ -89,7 +90,6 @@ OPTION_CHOICES: dict[str, tuple[Any, ...]] = {
     "ring": ("auto", "ringer", "led", "both"),
     "blink": ("toggle", "on", "off"),
 }
-BLINK_HALF = 0.5  # seconds on, then off: the same 1 Hz as the Yealink driver's LED blink (our choice)
 QUIRKS = {"repeat_suppress_ms"}
 
 
@@ -123,8 +123,7 @@ class HidTelephonyDriver(Driver):
         self.values: dict[int, dict[int, Any]] = {}  # report id -> control index -> last value
         self.hook_off = False
         self.last_press: dict[str, float] = {}
-        self.blinking: dict[str, bool] = {}  # LED name -> lit now, for LEDs told to blink
-        self.blink_next: float | None = None  # when the blinking LEDs switch next (None: from the next poll)
+        self.blinker = Blinker()
         if self.descriptor is not None:
             self._map_inputs(self.descriptor)
             self._map_outputs(self.descriptor)
@@ -301,10 +300,10 @@ class HidTelephonyDriver(Driver):
     def encode(self, command: HandsetCommand) -> list[OutputReport]:
         if command.kind == "led":
             fields = self.outputs.get(command.target, [])
-            self.blinking.pop(command.target, None)
+            self.blinker.stop(command.target)
             value = command.value if command.value != "blink" else self.opt["blink"]
             if value == "toggle" and fields:
-                self.blinking[command.target], self.blink_next = True, None
+                self.blinker.start(command.target)
             return self._set(fields, value in ("on", "toggle"))
         if command.kind == "ring":
             return self._set(self._ring_fields(), command.value == "on")
@@ -332,26 +331,15 @@ class HidTelephonyDriver(Driver):
         return [OutputReport(bytes(self.out_state[rid]), "hidraw") for rid in touched]
 
     def poll(self, t: float) -> list[OutputReport]:
-        """Switch the blinking LEDs every BLINK_HALF seconds (one write per report they share)."""
-        if not self.blinking:
-            return []
-        if self.blink_next is None:
-            self.blink_next = t + BLINK_HALF
-            return []
-        if t < self.blink_next:
-            return []
-        self.blink_next = t + BLINK_HALF
-        self.blinking = {name: not lit for name, lit in self.blinking.items()}
-        return self._apply([(self.outputs[name], lit) for name, lit in self.blinking.items()])
+        """Switch the blinking LEDs when due (one write per report they share)."""
+        return self._apply([(self.outputs[name], lit) for name, lit in self.blinker.step(t).items()])
 
     def read_timeout(self, t: float) -> float | None:
-        if not self.blinking:
-            return None  # nothing timed: block until the headset reports
-        return 0.005 if self.blink_next is None else max(0.005, self.blink_next - t)
+        return self.blinker.timeout(t)  # None when nothing blinks: block until the headset reports
 
     def stop(self) -> list[OutputReport]:
         """Turn off whatever we turned on (ringer and LEDs), so an unplugged app leaves a dark headset."""
-        self.blinking.clear()
+        self.blinker.stop()
         outs: list[OutputReport] = []
         for rid, buf in self.out_state.items():
             if any(buf[1 if rid else 0 :]):

@@ -204,7 +204,7 @@ class YealinkDriver(YealinkOutputs, Driver):
             wait = self.next_poll - t
         else:
             wait = 0.25
-        if self.ringer.ringing or self.led_blink:
+        if self.ringer.ringing or self.blinker.active:
             wait = min(wait, 0.05)
         return min(max(wait, 0.005), 0.25)
 

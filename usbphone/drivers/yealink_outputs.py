@@ -22,7 +22,6 @@ from usbphone.events import HandsetCommand
 log = logging.getLogger(__name__)
 
 P1KH_RING_REFRESH = 15.0  # source: §2.4 RINGTONE "P1KH 0xFF = on (it stops by itself after about 20 s)"
-BLINK_HALF = 0.5  # our choice: 1 Hz blink (the protocol has no blink command, §2.4)
 LCD_MODELS = {"p1k", "p1kh", "p3k", "p4k", "v1k", "t1k"}  # source: §2.4 LCD "P1K(H), P4K"
 MELODY_MODELS = {"p1k", "p1kh", "t1k"}  # RINGTONE 0x03 plays the phone's own ring notes (§2.4, §2.8)
 SWITCH_RING_MODELS = {"b1k", "b2k", "b3g"}  # B2K_RING 0x01, cadence made by switching (§2.4)
@@ -48,11 +47,10 @@ class YealinkOutputs:
         self.led_on, self.led_off = LED_POLARITY[opt.get("led_polarity", "on_is_1")]
         self.led_names = set(opt.get("led_names", ["ring", "message", "on_line", "off_hook"]))
         self.ringer = cad.Ringer(opt)
+        self.blinker = cad.Blinker()  # the protocol has no blink command (§2.4): switched from poll
         self.lcd = LcdBuffer()
         self.lcd_sent: bytes | None = None
         self.led = False
-        self.led_blink = False
-        self.led_blink_t: float | None = None
         self.pstn = False
 
     def _pkt(self, cmd: int, data: bytes = b"", *, size: int | None = None, offset: int = 0) -> OutputReport:
@@ -68,7 +66,8 @@ class YealinkOutputs:
         if m in PSTN_MODELS:
             self.pstn = True  # source: §2.4 PSTN_SWITCH "recommended state at exit is PSTN"
             out.append(self._pkt(yp.CMD_PSTN_SWITCH, b"\x01"))
-        self.led = self.led_blink = False
+        self.led = False
+        self.blinker.stop()
         out.append(self._led_packet(False))
         self.ringer.set(False)
         return out
@@ -140,7 +139,10 @@ class YealinkOutputs:
             return [self._pkt(yp.CMD_LCD_BACKLIGHT, bytes([state != "off"]))]
         if name not in self.led_names:
             return []
-        self.led, self.led_blink, self.led_blink_t = state != "off", state == "blink", None
+        self.led = state != "off"
+        self.blinker.stop()
+        if state == "blink":
+            self.blinker.start("led")  # one LED packet carries them all
         return [self._led_packet(self.led)]
 
     def _led_packet(self, on: bool) -> OutputReport:
@@ -164,11 +166,7 @@ class YealinkOutputs:
         elif self.active_model == "p1kh" and self.ringer.ringing and self.ringer.elapsed(t) >= P1KH_RING_REFRESH:
             self.ringer.start = t
             out += self._ringer(True)
-        if self.led_blink:
-            if self.led_blink_t is None:
-                self.led_blink_t = t
-            elif t - self.led_blink_t >= BLINK_HALF:
-                self.led_blink_t = t
-                self.led = not self.led
-                out.append(self._led_packet(self.led))
+        for lit in self.blinker.step(t).values():
+            self.led = lit
+            out.append(self._led_packet(lit))
         return out
