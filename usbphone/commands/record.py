@@ -30,7 +30,7 @@ from usbphone.errors import UserError
 from usbphone.hid.discovery import Found, discover, find_device
 from usbphone.hid.hidraw import HidrawTransport
 from usbphone.hid.open import open_transport, select_driver
-from usbphone.hid.trace import Trace, TraceReport
+from usbphone.hid.trace import Trace, TraceReport, report_line
 from usbphone.hid.transport import Transport, TransportError
 from usbphone.profiles.loader import load_profiles
 
@@ -95,8 +95,7 @@ class _Tape:
         return time.monotonic() - self.start
 
     def _line(self, report: TraceReport) -> None:
-        lines = Trace(reports=[report]).dumps().splitlines()
-        self.out.write(lines[-1] + "\n")
+        self.out.write(report_line(report) + "\n")
         self.out.flush()
 
     def read(self, timeout: float) -> bytes | None:

@@ -58,17 +58,20 @@ class Trace:
         lines.append(f"N: {self.name}")
         lines.append(f"P: {self.phys}")
         lines.append(f"I: {self.bus:x} {self.vid:04x} {self.pid:04x}")
-        for rep in self.reports:
-            stamp = format_time(rep.t)
-            if rep.direction == "in":
-                lines.append(_hex_line(f"E: {stamp}", rep.data))
-            else:
-                tail = f" {rep.transport}" if rep.transport else ""
-                lines.append(_hex_line(f"# O: {stamp}", rep.data) + tail)
+        lines += [report_line(rep) for rep in self.reports]
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.dumps())
+
+
+def report_line(rep: TraceReport) -> str:
+    """One report as its trace line: ``E: …`` for input, ``# O: … [transport]`` for a host write."""
+    stamp = format_time(rep.t)
+    if rep.direction == "in":
+        return _hex_line(f"E: {stamp}", rep.data)
+    tail = f" {rep.transport}" if rep.transport else ""
+    return _hex_line(f"# O: {stamp}", rep.data) + tail
 
 
 def format_time(t: float) -> str:
