@@ -181,3 +181,16 @@ def test_hold_refused_with_491_is_retried(make_core, sipp_uas):
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
     assert uas.wait() == 0, uas.log()
+
+
+def test_blind_transfer_refused_reports_failure(make_core, sipp_uas):
+    uas = sipp_uas("uas_refer_refused.xml")
+    dut = make_core(NO_REGISTRAR)
+    cid = dut.run("dial", target=uas.uri())
+    dut.wait("connected", call_id=cid)
+    dut.run("transfer_blind", call_id=cid, target="sip:200@127.0.0.1")
+    failed = dut.wait("transfer", call_id=cid, value="failed")
+    assert failed.code == 403
+    dut.run("hangup", call_id=cid)
+    dut.wait("ended", call_id=cid)
+    assert uas.wait() == 0, uas.log()
