@@ -27,6 +27,20 @@ def test_the_tree_ships_traces() -> None:
     assert {p.parent.parent.name for p in TRACES} >= {"jabra-gn", "poly-blackwire", "epos-sennheiser", "generic"}
 
 
+def test_every_profile_ships_traces_that_pick_it() -> None:
+    """Issue 2: traces for every profile; each one's header picks its own folder's profile, as a live device would."""
+    from usbphone.hid.open import device_info_from_trace, select_driver
+    from usbphone.hid.trace import load_trace
+    from usbphone.profiles.loader import load_profiles
+
+    for prof in load_profiles(include_local=False):
+        traces = sorted((DEVICES / prof.id / "traces").glob("*.hid"))
+        assert traces, f"profile {prof.id} ships no trace"
+        for trace in traces:
+            picked, _ = select_driver(device_info_from_trace(load_trace(trace)))
+            assert picked is not None and picked.id == prof.id, trace
+
+
 @pytest.mark.parametrize("trace", TRACES, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_trace_matches_golden_events(trace: Path) -> None:
     events_file = trace.with_suffix(".events")
