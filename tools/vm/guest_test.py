@@ -309,9 +309,10 @@ def write_config(params: dict[str, Any], card_id: str) -> Path:
         f'[audio]\ndevice = "{"vmphone" if card_id else ""}"\n'
         # TCG runs the guest ~10x slower than hardware and the host is shared: "low" PortAudio latency
         # underruns all the time there (measured: 378 xruns, 1 % of the dial tone reached the WAV), "high"
-        # (~46 ms) still did 62 xruns on a busy host; 0.5 s of buffer rides that out. The card's native
-        # 48 kHz spares alsa-lib's plug resampler (the asym PCM reports 44.1 kHz by default).
-        'latency = 0.5\nsamplerate = 48000\n\n'
+        # (~46 ms) still did 62 xruns on a busy host; 0.2 s rides that out (0-2 xruns). Longer buffers make
+        # callbacks rarer than the audio engine's fixed 0.4 s stall limit (it then reports device_lost and
+        # reopens). The card's native 48 kHz spares alsa-lib's plug resampler (the asym PCM says 44.1 kHz).
+        'latency = 0.2\nsamplerate = 48000\n\n'
         '[phone]\necho_number = ""\n')
     config.chmod(0o644)
     return config
@@ -525,6 +526,9 @@ def main() -> None:
         if r.get("kind") in ("status", "call_event") or (r.get("kind") == "handset_event" and r.get("event") == "hook"):
             rest = {k: v for k, v in r.items() if k not in ("t", "kind")}
             note(f"app-log +{r['t'] - t_first:6.2f} {r['kind']} {json.dumps(rest)[:160]}")
+    alsa = [ln for ln in app.output().splitlines() if re.search(r"ALSA|PortAudio|pa_linux|Expression", ln)]
+    for line in alsa[:10]:  # what the sound stack said (a "lost" stream above usually has its reason here)
+        note(f"app-alsa| {line}")
     app.tail(12)
 
 
