@@ -8,7 +8,7 @@
 5. The uhid device is destroyed mid-call: the call ends with a BYE within 1 s; the service keeps running.
 6. QEMU's usb-audio device is bound by snd-usb-audio as an ALSA card. (Playing the dial tone into it waits
    for the audio bridge to pick a card for a handset without a USB parent.)
-Prints ``RESULT <name> PASS|FAIL <detail>`` lines and powers the VM off. Edit with tests/test_vm_appliance.py.
+Prints ``RESULT <name> PASS|FAIL <detail>`` lines and powers the VM off. Edit with tests/test_vm_systemd.py.
 """
 
 from __future__ import annotations

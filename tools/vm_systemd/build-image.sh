@@ -1,19 +1,19 @@
 #!/bin/bash
-# Builds the QEMU appliance image for tests/test_vm_appliance.py: a pinned Debian kernel and an initramfs that
+# Builds the QEMU appliance image for tests/test_vm_systemd.py: a pinned Debian kernel and an initramfs that
 # is a whole Debian 12 system (systemd as PID 1, udev, SIPp) plus this project, its .venv and what
 # `usbphone install` puts in place. Three concatenated cpio archives, so only the changing part is rebuilt:
 #   base.cpio     rootfs (mmdebstrap) + the kernel's hid/usb/input/sound modules  (cached on packages+kernel)
 #   venv.cpio     the project's .venv                                             (cached on pyproject.toml)
 #   project.cpio  the project's files, installed rules/units/config, the guest test (every run, small)
-# Usage: tools/vm/build-image.sh OUTDIR   (root; needs mmdebstrap, apt-get download, cpio)
-# Prints "kernel=PATH" and "initrd=PATH". Cache: $USBPHONE_VM_CACHE (default ~/.cache/usbphone-vm).
+# Usage: tools/vm_systemd/build-image.sh OUTDIR   (root; needs mmdebstrap, apt-get download, cpio)
+# Prints "kernel=PATH" and "initrd=PATH". Cache: $USBPHONE_VM_SYSTEMD_CACHE (default ~/.cache/usbphone-vm-systemd).
 # Measured recipe: ../shared/recipes/real-peers-and-audio.md §7.
 set -euo pipefail
 out=${1:?usage: build-image.sh OUTDIR}
 project=$(cd "$(dirname "$0")/../.." && pwd)
 KVER=6.1.0-47-amd64   # pinned kernel ABI (linux-image-6.1.0-47-amd64, Debian 12)
 PACKAGES="systemd,udev,kmod,python3,libportaudio2,libasound2,libusb-1.0-0,alsa-utils,sip-tester,procps"
-cache=${USBPHONE_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usbphone-vm}
+cache=${USBPHONE_VM_SYSTEMD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usbphone-vm-systemd}
 mkdir -p "$cache" "$out"
 
 base_key=$(echo "$KVER $PACKAGES $(sha1sum "$0" | cut -c1-40)" | sha1sum | cut -c1-16)
@@ -73,7 +73,8 @@ CONF
 echo "vm-secret-password" > "$stage/etc/usbphone/sip-password"
 chmod 0600 "$stage/etc/usbphone/sip-password"
 mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
-cp "$project/tests/vm/usbphone-vmtest.service" "$stage/etc/systemd/system/"
+sed "s#/work/main/#$project/#g" "$project/tests/vm_systemd/usbphone-vmtest.service" \
+  > "$stage/etc/systemd/system/usbphone-vmtest.service"
 ln -sf ../usbphone-vmtest.service "$stage/etc/systemd/system/multi-user.target.wants/usbphone-vmtest.service"
 # the usbphone user and group, as systemd-sysusers creates them on a real install
 mkdir -p "$stage/etc"

@@ -1,8 +1,13 @@
-"""The appliance on a real kernel: QEMU (TCG) boots a pinned Debian kernel with systemd as PID 1.
+"""The appliance on a real kernel with systemd as PID 1: QEMU (TCG) boots a pinned Debian kernel.
 
-tools/vm/build-image.sh builds (and caches) the image: Debian 12 with udev and SIPp, this project and its
+Complements tests/test_vm.py (tools/vm/: a shell /init that runs `usbphone run` itself, dial tone checked in
+the WAV): here systemd is PID 1, so the udev rule's SYSTEMD_WANTS really starts the *installed, hardened*
+usbphone.service (User=usbphone, DevicePolicy=closed + DeviceAllow, ProtectSystem=strict, LoadCredential=)
+and the test shows that hardening leaves the service able to open the handset and place a call.
+
+tools/vm_systemd/build-image.sh builds (and caches) the image: Debian 12 with udev and SIPp, this project and its
 .venv, and what `usbphone install --prefix /usr` installs (generated udev rules, hardened usbphone.service,
-sysusers entry, config). tests/vm/guest_check.py then runs in the guest: a uhid headset appears → the
+sysusers entry, config). tests/vm_systemd/guest_check.py then runs in the guest: a uhid headset appears → the
 generated rule tags it (group usbphone, 0660, SYSTEMD_WANTS) → systemd starts usbphone.service as user
 usbphone → it opens the real hidraw node → hook off and 100# call SIPp on the guest's loopback → the uhid
 device is destroyed mid-call → BYE within 1 s, the daemon keeps running. Each check prints a RESULT line on
@@ -21,7 +26,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "tools" / "vm" / "build-image.sh"
+BUILD = ROOT / "tools" / "vm_systemd" / "build-image.sh"
 EXPECTED = ["hidraw-node", "udev-rule-fired", "node-permissions", "service-started-by-udev", "service-user",
             "device-opened", "call-reaches-sipp", "output-reports", "bye-after-unplug", "sipp-scenario",
             "daemon-keeps-running", "usb-sound-card", "secret-not-logged"]
