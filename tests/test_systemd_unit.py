@@ -85,7 +85,8 @@ def test_system_unit_runs_unprivileged_with_credentials() -> None:
 
 def test_user_unit_is_gated_on_the_user_config() -> None:
     s = _settings(ROOT / "udev" / "usbphone-user.service")
-    assert s["ConditionPathExists"] == ["%E/usbphone/config.toml"]
+    # the user's config, and no system appliance config (both would fight over the handset)
+    assert s["ConditionPathExists"] == ["%E/usbphone/config.toml", "!/etc/usbphone/config.toml"]
     assert "User" not in s and "LoadCredential" not in s  # a user manager runs it as that user
     assert s["ExecStart"] == ["/usr/bin/usbphone run --config %E/usbphone/config.toml"]
 

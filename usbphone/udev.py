@@ -45,7 +45,7 @@ HEADER = f"""\
 #     that would let every local process write raw reports to the handset.
 #   - TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="{SYSTEM_UNIT}", ENV{{SYSTEMD_USER_WANTS}}+="{USER_UNIT}":
 #     plugging a handset in starts the one long-running service that manages every handset; the system
-#     unit runs when /etc/usbphone/config.toml exists, the user unit when ~/.config/usbphone/config.toml
+#     unit runs when /etc/usbphone/config.toml exists, the user unit when only ~/.config/usbphone/config.toml
 #     does. No RUN+=: udev kills whatever RUN+= starts once the event is handled (udev(7)).
 #   - ATTR{{power/control}}="on" on the USB device: no autosuspend (a suspended handset drops its first
 #     key press, and some do not resume cleanly).
