@@ -6,7 +6,8 @@ the unprivileged user usbphone) attaches it through the hidraw transport, the re
 SIPp on the guest's loopback, unplugging it mid-call sends the BYE, and the dial tone lands in the WAV file
 of QEMU's usb-audio device. Each step is one RESULT line (tools/vm/guest_test.py); this file asserts them.
 Skips with the reason where QEMU is missing or the image cannot be built (not root). A cold run builds the
-image (~1.5 min, cached in .cache/vm); a warm run takes under a minute. Edit when a RESULT is added.
+image (~1.5 min, cached in .cache/vm); a warm run takes under a minute. The host-side WAV analysis is also
+tested on its own with synthetic WAVs (no QEMU needed). Edit when a RESULT is added.
 """
 
 from __future__ import annotations
@@ -68,3 +69,46 @@ def test_dial_tone_reaches_the_usb_sound_card(vm: dict[str, Any]) -> None:
         pytest.skip(got["dial-tone-device"][1])
     assert got["dial-tone-device"][0] == "PASS", got["dial-tone-device"][1]
     assert got["dial-tone-wav"][0] == "PASS", f"{got['dial-tone-wav'][1]} (WAV in {vm['dir']})"
+
+
+def _load_vmtest() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vmtest", VMTEST)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _write_wav(path: Path, parts: list[tuple[float, tuple[float, ...]]], rate: int = 44100) -> None:
+    """Stereo 16-bit WAV: each part is (seconds, frequencies); no frequencies = silence."""
+    import array
+    import math
+    import wave
+
+    samples = array.array("h")
+    for seconds, freqs in parts:
+        for i in range(int(seconds * rate)):
+            v = sum(math.sin(2 * math.pi * f * i / rate) for f in freqs) * 6000 if freqs else 0.0
+            samples.extend((int(v), int(v)))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+
+
+def test_the_wav_check_tells_the_dial_tone_from_other_tones(tmp_path: Path) -> None:
+    """The host-side WAV analysis itself (no QEMU needed): reference, dial tone, gaps, a busy tone."""
+    vmtest = _load_vmtest()
+    good = tmp_path / "good.wav"
+    _write_wav(good, [(1.0, (1000.0,)), (0.5, ()), (2.0, (350.0, 440.0)), (0.3, ())])
+    found, summary = vmtest.wav_tones(good)
+    assert found["reference"] == pytest.approx(1.0, abs=0.25), summary
+    assert found["dial"] == pytest.approx(2.0, abs=0.25), summary
+    busy = tmp_path / "busy.wav"
+    _write_wav(busy, [(2.0, (480.0, 620.0))])  # the US busy tone: audible, but not a dial tone
+    found, summary = vmtest.wav_tones(busy)
+    assert found == {"reference": 0.0, "dial": 0.0}, summary
+    found, summary = vmtest.wav_tones(tmp_path / "missing.wav")
+    assert not found and "empty" in summary
