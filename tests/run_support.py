@@ -159,6 +159,17 @@ class App:
             self._out.close()
 
 
+def uac_rejected(tmp: Path, target: str, code: int) -> Any:
+    """A SIPp UAC expecting ``code``; 180 is optional (the phone may refuse before the core's 180 goes out)."""
+    from peers import SCENARIOS, Sipp, free_port
+
+    text = (SCENARIOS / "uac_rejected.xml").read_text().replace("@code@", str(code))
+    text = text.replace('<recv response="180"/>', '<recv response="180" optional="true"/>')
+    path = tmp / f"uac_rejected_{code}_{time.monotonic_ns()}.xml"
+    path.write_text(text)
+    return Sipp(tmp, [target, "-sf", str(path), "-m", "1", "-s", "usbphone"], f"uac_rejected_{code}", free_port())
+
+
 def commands(records: list[dict[str, Any]], command: str | None = None) -> list[dict[str, Any]]:
     return [r for r in records if r.get("kind") == "handset_command" and command in (None, r.get("command"))]
 

@@ -11,7 +11,8 @@ import time
 
 import psutil
 import pytest
-from run_support import ROOT, App, Script, call_commands, call_events
+from peers import free_port
+from run_support import ROOT, App, Script, call_commands, call_events, commands, uac_rejected
 
 pytestmark = pytest.mark.peers
 
@@ -51,8 +52,9 @@ def test_virtual_handset_in_a_terminal_dials_the_echo_test(tmp_path):
     assert hooks == ["off", "on"]
 
 
-def test_no_terminal_and_no_handset_waits_for_sigterm(tmp_path):
-    app = App(tmp_path, None)
+def test_no_terminal_and_no_handset_waits_for_sigterm_and_turns_callers_away(tmp_path):
+    port = free_port()
+    app = App(tmp_path, None, bind=f"127.0.0.1:{port}")
     try:
         app.ready()
         proc = psutil.Process(app.p.pid)
@@ -60,6 +62,11 @@ def test_no_terminal_and_no_handset_waits_for_sigterm(tmp_path):
         time.sleep(3.0)
         after = proc.cpu_times()
         assert app.p.poll() is None
+        uac = uac_rejected(tmp_path, f"127.0.0.1:{port}", 480)
+        try:
+            assert uac.wait(30) == 0, uac.log()  # nothing to ring: 480 at once, not ringing into the void
+        finally:
+            uac.stop()
         os.killpg(app.p.pid, signal.SIGTERM)
         assert app.wait(20) == 0
     finally:
@@ -68,6 +75,7 @@ def test_no_terminal_and_no_handset_waits_for_sigterm(tmp_path):
     busy = (after.user + after.system) - (before.user + before.system)
     assert busy < 0.3, f"idle appliance used {busy:.2f} s CPU in 3 s"  # generous; tools/bench measures it
     assert app.records()[-1]["status"] == "stopped"
+    assert not commands(app.records(), "ring") and call_commands(app.records(), "reject")[0]["code"] == 480
 
 
 def test_ctrl_c_in_a_call_hangs_up_and_exits_cleanly(tmp_path):

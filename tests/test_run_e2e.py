@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from peers import Capture, Sipp, free_port
-from run_support import App, Script, call_commands, call_events, commands
+from run_support import App, Script, call_commands, call_events, commands, uac_rejected
 
 pytestmark = pytest.mark.peers
 
@@ -113,7 +113,7 @@ def test_dnd_feature_code_rejects_incoming_without_ringing(tmp_path):
     app, port = _incoming_app(tmp_path, Script().at(0.5).lift().dial("*78").hang_up().idle_until(8.0))
     try:
         app.wait_for(lambda r: r.get("command") == "lcd" and r.get("value") == "DND on", 20, "DND on")
-        uac = Sipp.uac(tmp_path, f"127.0.0.1:{port}", scenario="uac_rejected.xml", values={"code": "486"})
+        uac = uac_rejected(tmp_path, f"127.0.0.1:{port}", 486)
         try:
             assert uac.wait(30) == 0, uac.log()
         finally:

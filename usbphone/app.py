@@ -35,6 +35,7 @@ from usbphone.phone.settings import settings_from_config
 
 log = logging.getLogger("usbphone.app")
 
+NO_HANDSET_CODE = 480  # Temporarily Unavailable: nothing to ring (no handset, no terminal)
 REPLAY_GRACE_S = 3.0  # after a replayed trace ends: let the last hang-up finish, then exit
 
 
@@ -333,6 +334,10 @@ class App:
             self._note_call_event(item)
             if item.kind == "ended":
                 self._echo_call_ended(item.call_id)
+            if item.kind == "incoming" and self.handset is None:
+                self.say("  rejected (480): no handset attached to ring")
+                self._call(CallCommand("reject", item.call_id, code=NO_HANDSET_CODE))
+                return
             self._perform(self.phone.handle_call(item, now))
         elif isinstance(item, AudioNotice):
             self.log.status(item.what, audio=item.data)  # faults are also logged (once) by the bridge
