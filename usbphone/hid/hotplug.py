@@ -217,10 +217,18 @@ class HotplugMonitor:
                     self._drain(removed)
                     ready, _, _ = select.select(fds, [], [], self.settle)
                 self._diff(scan(self.profiles, self.context), removed)
-            except Exception:  # the monitor must outlive any one bad event
+            except Exception:  # the monitor must outlive any one bad event (or a netlink overflow)
                 self.errors += 1
-                log.exception("hotplug: rescan failed (will retry on the next uevent)")
+                log.exception("hotplug: uevent handling failed; rescanning")
                 time.sleep(min(1.0, 0.05 * self.errors))
+                self._rescan_quietly()
+
+    def _rescan_quietly(self) -> None:
+        """Catch up after an error: events may have been lost, the device list is the truth."""
+        try:
+            self._diff(scan(self.profiles, self.context))
+        except Exception:  # noqa: BLE001 - logged; the next uevent or resume check tries again
+            log.exception("hotplug: rescan failed")
 
     def _check_resume(self) -> None:
         """After a suspend, report every device detached and attached again: their handles may be stale."""
