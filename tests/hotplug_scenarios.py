@@ -170,7 +170,29 @@ def resume() -> None:
     b.finish()
 
 
-SCENARIOS = {f.__name__: f for f in (replug, no_serial, two_handsets, coldplug, resume)}
+def flaky_scan() -> None:
+    import usbphone.hid.hotplug as hotplug
+
+    real_scan, calls = hotplug.scan, []
+
+    def scan_failing_once(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the first rescan after start: as if sysfs vanished under our feet
+            raise OSError("simulated sysfs read error")
+        return real_scan(*args)
+
+    hotplug.scan = scan_failing_once
+    b = Bench()
+    b.start()
+    dev = headset(serial="F1")
+    b.step("plug during a failing scan", lambda: b.plug(dev))
+    b.step("unplug", lambda: b.unplug(dev))
+    assert b.monitor is not None
+    b.monitor.stop()
+    print(json.dumps({"step": "stopped", "alive": b.monitor.alive, "errors": b.monitor.errors}), flush=True)
+
+
+SCENARIOS = {f.__name__: f for f in (replug, no_serial, two_handsets, coldplug, resume, flaky_scan)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()

@@ -113,3 +113,11 @@ def test_resume_from_suspend_reopens_known_devices() -> None:
     assert all(n["after"] < DEADLINE_S for n in again)
     assert _only(steps["unplug"], "detached")["key"] == first["key"]
     _clean_stop(steps)
+
+
+def test_a_failing_rescan_is_caught_up() -> None:
+    steps = run_scenario("flaky_scan")
+    plugged = _only(steps["plug during a failing scan"], "attached")  # found by the catch-up rescan
+    assert plugged["key"] == "hidraw:0b0e:0307:sn=F1:if3"
+    assert _only(steps["unplug"], "detached")["key"] == plugged["key"]
+    assert steps["stopped"]["errors"] == 1 and steps["stopped"]["alive"] is False
