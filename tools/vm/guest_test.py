@@ -466,9 +466,10 @@ def main() -> None:
     note(f"replayed {sent} input report(s) from {params['trace_name']}")
     invite = wait_for(lambda: sipp_log.got("INVITE"), 60, 0.1)
     acked = wait_for(lambda: sipp_log.got("ACK"), 30, 0.1) if invite else ""
-    result("call-reaches-sipp", bool(invite and acked),
-           f"SIPp received {invite!r}, answered, ACK received" if invite and acked else
-           f"SIPp saw {sipp_log.requests() or 'nothing'}")
+    dialled = re.sub(r"^INVITE sips?:([^@;]*)@.*", r"\1", invite).replace("%23", "#")
+    result("call-reaches-sipp", bool(invite and acked) and dialled == params["number"],
+           f"SIPp received {invite!r} (the trace dials {params['number']!r}), answered, ACK received"
+           if invite and acked else f"SIPp saw {sipp_log.requests() or 'nothing'}")
     leds = [o.hex(" ") for o in uhid.outputs]
     result("handset-outputs", bool(leds), f"{len(leds)} output report(s) via hidraw -> UHID_OUTPUT: {leds[:4]}")
     if not invite:

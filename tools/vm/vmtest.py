@@ -50,12 +50,12 @@ sys.path.insert(0, str(HERE))
 from cpio import CpioWriter, pack_tree  # noqa: E402
 
 DEFAULT_TRACE = "devices/jabra-gn/traces/gn-call-keypad.hid"
-# How the trace is played (guest_test.replay): its lift is at 0.5 s; after it the test listens to the dial
-# tone for LISTEN_S, then dials "1#" as recorded (1.0-1.7 s) and stops before the mute at 2.0 s: the rest of
-# the recorded call (mute, flash, hang-up) is replaced by the unplug. bye_within_s is generous: the product's
-# 1 s promise is measured on the host (tests/test_hotplug_call_umockdev.py); TCG runs the guest ~10x slower.
-SCENARIO = {"replay_until": 2.0, "listen_after": 0.5, "listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 3.0,
-            "sipp_port": 5070, "app_sip_port": 5062}
+# How the trace is played (guest_test.replay; the times come from the trace, see scenario_for): up to its
+# lift, then the test listens to the dial tone for listen_s, then the dialling plays as recorded and the
+# replay stops before the first event after it: the rest of the recorded call (for gn-call-keypad.hid: mute,
+# flash, hang-up) is replaced by the unplug. bye_within_s is generous: the product's 1 s promise is measured
+# on the host (tests/test_hotplug_call_umockdev.py); TCG runs the guest ~10x slower.
+SCENARIO = {"listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 3.0, "sipp_port": 5070, "app_sip_port": 5062}
 GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached", "doctor",
                  "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "replug-reattached", "replug-hook-state",
                  "daemon-survives", "dial-tone-device")
@@ -158,10 +158,43 @@ def generated_rules() -> bytes:
     return out.stdout
 
 
+def scenario_for(trace: Path) -> dict[str, object]:
+    """When the trace lifts, what it dials and where the dialling ends, decoded by usbphone itself (the same
+    driver path `usbphone replay` uses). Raises ValueError for a trace that does not lift and dial."""
+    from usbphone.commands.replay import replay_events
+    from usbphone.hid.trace import load_trace
+
+    if not load_trace(trace).descriptor:
+        raise ValueError(f"{trace}: no report descriptor (R: line): uhid can only make HID handsets from a trace")
+    events, _ = replay_events(str(trace))
+    lift = next((e.t for e in events if e.kind == "hook" and e.value == "off"), None)
+    if lift is None:
+        raise ValueError(f"{trace}: the trace never lifts the hook (no 'hook off' event)")
+    number, last_key, until = "", None, None
+    for e in events:
+        if e.t <= lift:
+            continue
+        if e.kind in ("key", "key_up"):
+            if e.kind == "key" and e.value != "#":
+                number += e.value
+            last_key = e.t
+            if e.kind == "key_up" and e.value == "#":  # the send key: dialling is over
+                continue
+        elif last_key is not None:
+            until = e.t  # the first other event after the dialling (stop before it)
+            break
+        elif e.kind == "hook":
+            break  # hung up before dialling
+    if not number or last_key is None:
+        raise ValueError(f"{trace}: no digits dialled between the lift and the hang-up")
+    return {"listen_after": lift, "replay_until": until if until is not None else last_key + 0.5,
+            "number": number}
+
+
 def write_overlay(path: Path, trace: Path) -> None:
     dirs: set[str] = set()
-    params = {**SCENARIO, "trace": "handset.hid", "trace_name": str(trace.relative_to(PROJECT))
-              if trace.is_relative_to(PROJECT) else trace.name}
+    params = {**SCENARIO, **scenario_for(trace), "trace": "handset.hid", "trace_name":
+              str(trace.relative_to(PROJECT)) if trace.is_relative_to(PROJECT) else trace.name}
     with open(path, "wb") as f:
         w = CpioWriter(f)
         w.add_file("init", (HERE / "guest-init").read_bytes(), 0o755)
@@ -271,7 +304,8 @@ def parse_results(lines: list[str]) -> dict[str, tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--trace", default=DEFAULT_TRACE, help="handset trace (hid-recorder format) to plug in")
+    ap.add_argument("--trace", default=DEFAULT_TRACE,
+                    help="handset trace (hid-recorder format) to plug in: it must lift the hook and dial")
     ap.add_argument("--report", help="write the results as JSON to this file")
     ap.add_argument("--timeout", type=float, default=480.0, help="seconds for the boot and guest test")
     ap.add_argument("--cache", default=str(PROJECT / ".cache" / "vm"), help="image cache directory")
@@ -316,7 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.keep) if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         overlay, wav, log = work / "overlay.cpio", work / "usb-audio.wav", work / "serial.log"
-        write_overlay(overlay, trace)
+        try:
+            write_overlay(overlay, trace)
+        except ValueError as exc:
+            say(str(exc))
+            return report({}, 1, str(exc))
         lines, finished = boot(img, overlay, wav, log, args.timeout, args.accel)
         results = parse_results(lines)
         done = any(line.startswith("DONE ") for line in lines)
