@@ -13,7 +13,9 @@ tested on its own with synthetic WAVs (no QEMU needed). Edit when a RESULT is ad
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,14 +40,22 @@ def vm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip("qemu-system-x86_64 is missing: `tools/setup.sh test` installs qemu-system-x86 (VM test)")
     work = tmp_path_factory.mktemp("vm")
     report = work / "report.json"
-    proc = subprocess.run([sys.executable, str(VMTEST), "--report", str(report), "--keep", str(work)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=BUDGET_S)
+    # its own session, so QEMU (vmtest.py's child) goes too when this is cut short
+    proc = subprocess.Popen([sys.executable, str(VMTEST), "--report", str(report), "--keep", str(work)], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        stdout, _ = proc.communicate(timeout=BUDGET_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
     if not report.exists():
-        pytest.fail(f"vmtest.py wrote no report (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+        pytest.fail(f"vmtest.py wrote no report (exit {proc.returncode}):\n{stdout[-4000:]}")
     data = json.loads(report.read_text())
     if data["exit"] == 77:
         pytest.skip(f"VM test cannot run here: {data['why']}")
-    data["log"] = proc.stdout
+    data["log"] = stdout
     data["dir"] = str(work)
     return data
 

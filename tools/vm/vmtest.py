@@ -35,6 +35,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -241,14 +242,16 @@ def boot(img: Path, overlay: Path, wav: Path, log: Path, timeout: float, accel: 
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
+        finished = False
         try:
             proc.wait(timeout)
             finished = True
         except subprocess.TimeoutExpired:
             say(f"the VM did not power off within {timeout:.0f} s: killing it")
-            proc.kill()
-            proc.wait(10)
-            finished = False
+        finally:  # also on Ctrl-C / SIGTERM: never leave QEMU behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
         reader.join(10)
     initrd.unlink()
     say(f"VM ran {time.monotonic() - t0:.1f} s (qemu exit {proc.returncode})")
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="QEMU accelerator (default TCG: KVM does not boot stock guests on every CI host; "
                          "'kvm' where it works is ~10x faster)")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind (QEMU killed, temp files removed)
 
     def report(results: dict[str, tuple[str, str]], code: int, why: str = "") -> int:
         if args.report:
