@@ -10,7 +10,8 @@ tools/vm_systemd/build-image.sh builds (and caches) the image: Debian 12 with ud
 sysusers entry, config). tests/vm_systemd/guest_check.py then runs in the guest: a uhid headset appears → the
 generated rule tags it (group usbphone, 0660, SYSTEMD_WANTS) → systemd starts usbphone.service as user
 usbphone → it opens the real hidraw node → hook off and 100# call SIPp on the guest's loopback → the uhid
-device is destroyed mid-call → BYE within 1 s, the daemon keeps running. Each check prints a RESULT line on
+device is destroyed mid-call → BYE within 1 s, the daemon keeps running; the dial tone it played on lifting
+reaches QEMU's usb-audio WAV file. Each check prints a RESULT line on
 the serial console, which this test parses. Cold ≈ 1.5 min (mmdebstrap + kernel download), warm < 1 min.
 Skipped where QEMU, mmdebstrap or cpio is missing or when not root (mmdebstrap, cpio ownership).
 """
@@ -21,17 +22,42 @@ import os
 import re
 import shutil
 import subprocess
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "tools" / "vm_systemd" / "build-image.sh"
-EXPECTED = ["hidraw-node", "udev-rule-fired", "node-permissions", "service-started-by-udev", "service-user",
-            "device-opened", "call-reaches-sipp", "output-reports", "bye-after-unplug", "sipp-scenario",
-            "daemon-keeps-running", "usb-sound-card", "secret-not-logged"]
+EXPECTED = ["usb-sound-card", "hidraw-node", "udev-rule-fired", "node-permissions", "service-started-by-udev",
+            "service-user", "device-opened", "call-reaches-sipp", "output-reports", "bye-after-unplug",
+            "sipp-scenario", "daemon-keeps-running", "secret-not-logged"]
 
 pytestmark = pytest.mark.vm
+DIAL_TONE_HZ = (350.0, 440.0)  # US dial tone (ITU-T E.180 national tones; the Phone's default country)
+
+
+def dial_tone_seconds(path: Path) -> float:
+    """How long the dial tone (350 + 440 Hz, most of the power, not silence) lasts in a WAV, in 0.25 s steps."""
+    with wave.open(str(path)) as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, channels)[:, 0]
+    win = rate // 4
+    freqs = np.fft.rfftfreq(win, 1 / rate)
+    near = np.zeros_like(freqs, dtype=bool)
+    for f in DIAL_TONE_HZ:
+        near |= np.abs(freqs - f) < 15
+    hits = 0
+    for start in range(0, len(samples) - win, win):
+        seg = samples[start:start + win].astype(float)
+        if np.sqrt(np.mean(seg ** 2)) < 100:  # silence (or dither)
+            continue
+        power = np.abs(np.fft.rfft(seg * np.hanning(win))) ** 2
+        both = all(power[np.abs(freqs - f) < 15].sum() > 0.1 * power.sum() for f in DIAL_TONE_HZ)
+        if both and power[near].sum() > 0.6 * power.sum():
+            hits += 1
+    return hits / 4
 
 
 def _missing() -> str:
@@ -72,3 +98,6 @@ def test_appliance_in_qemu(tmp_path: Path) -> None:
     assert [name for name in EXPECTED if name not in results] == [], tail
     bye = re.search(r"BYE ([0-9.]+) s after destroy", log)
     assert bye and float(bye.group(1)) < 1.0, tail
+    # the hardened service played the dial tone into the USB sound card (DeviceAllow=char-alsa is enough)
+    assert wav.exists(), tail
+    assert dial_tone_seconds(wav) >= 1.0, f"{dial_tone_seconds(wav)} s of dial tone in {wav}\n{tail}"

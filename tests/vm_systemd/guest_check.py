@@ -6,8 +6,9 @@
    usbphone.service (hardened unit, User=usbphone), which opens the node through its hidraw transport.
 4. Hook off, dial 100# through uhid input reports: the call reaches SIPp.
 5. The uhid device is destroyed mid-call: the call ends with a BYE within 1 s; the service keeps running.
-6. QEMU's usb-audio device is bound by snd-usb-audio as an ALSA card. (Playing the dial tone into it waits
-   for the audio bridge to pick a card for a handset without a USB parent.)
+6. QEMU's usb-audio device is the earpiece ([audio] device = "vmphone": usb-audio + snd-aloop): lifting
+   the handset plays the dial tone through it, from inside the hardened unit (DeviceAllow=char-alsa);
+   the host test finds the tone in QEMU's WAV file.
 Prints ``RESULT <name> PASS|FAIL <detail>`` lines and powers the VM off. Edit with tests/test_vm_systemd.py.
 """
 
@@ -127,6 +128,23 @@ def sipp_times(messages: Path, method: str) -> list[float]:
     return out
 
 
+def setup_audio() -> str:
+    """The earpiece: QEMU's usb-audio card (playback only); the microphone: snd-aloop. Returns the card id."""
+    subprocess.run(["modprobe", "snd-aloop"], check=False)
+
+    def card_id() -> str:
+        cards = Path("/proc/asound/cards").read_text() if Path("/proc/asound/cards").exists() else ""
+        m = re.search(r"\[(\S+)\s*\]: USB-Audio - QEMU USB Audio", cards)
+        return m.group(1) if m and "Loopback" in cards else ""
+
+    card = wait_for(card_id, 30) or ""
+    if card:
+        Path("/etc/asound.conf").write_text(
+            f'pcm.vmphone {{ type asym playback.pcm "plughw:CARD={card}" '
+            'capture.pcm "plughw:CARD=Loopback,DEV=1" hint.description "usbphone VM handset audio" }\n')
+    return card
+
+
 def main() -> None:
     note(f"kernel {os.uname().release}, python {sys.version.split()[0]}")
     sipp_dir = Path("/tmp/sipp")
@@ -136,6 +154,8 @@ def main() -> None:
                              "-p", str(SIPP_PORT), "-m", "1", "-nostdin", "-trace_msg", "-message_file",
                              str(messages), "-timeout", "900s", "-nd"], cwd=sipp_dir,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    card = setup_audio()
+    result("usb-sound-card", bool(card), f"ALSA card {card!r} (QEMU usb-audio)")
     uhid = Uhid()
     uhid.create("GN VM headset", 0x0B0E, 0x0307, gen.gn_descriptor(), "VM-1")
     node = wait_for(hidraw_node, 20)
@@ -155,7 +175,11 @@ def main() -> None:
     result("service-started-by-udev", bool(active), sh("systemctl", "show", "-p", "ActiveState,SubState,Result",
                                                       "usbphone.service").replace("\n", " "))
     pid = sh("systemctl", "show", "-p", "MainPID", "--value", "usbphone.service")
-    user = sh("ps", "-o", "user=", "-p", pid) if pid not in ("", "0") else "?"
+
+    def service_user() -> str:  # right after the fork systemd's child is still root, until it execs
+        return sh("ps", "-o", "user=", "-p", pid) if pid not in ("", "0") else ""
+
+    user = wait_for(lambda: service_user() == "usbphone" and "usbphone", 30) or service_user()
     result("service-user", user == "usbphone", f"pid {pid} user {user}")
     # the service announces the handset once its hidraw transport has the node open (slow under TCG)
     opened = wait_for(lambda: "handset: GN VM headset" in sh("journalctl", "-u", "usbphone.service", "--no-pager",
@@ -169,7 +193,9 @@ def main() -> None:
     uhid.input(gen.gn_in(hook=0))
     time.sleep(0.3)
     uhid.input(gen.gn_in(hook=1))
-    time.sleep(1.0)
+    print(f"TONE-START {time.time():.3f}", flush=True)
+    time.sleep(3.0)  # dial tone in the earpiece (QEMU's usb-audio → the host's WAV file)
+    print(f"TONE-END {time.time():.3f}", flush=True)
     for digit in "100#":
         uhid.input(gen.gn_in(hook=1, key=KEYPAD[digit]))
         time.sleep(0.2)
@@ -195,8 +221,6 @@ def main() -> None:
     state = sh("systemctl", "show", "-p", "ActiveState,NRestarts,MainPID", "usbphone.service").replace("\n", " ")
     same = "ActiveState=active" in state and "NRestarts=0" in state and f"MainPID={pid}" in state
     result("daemon-keeps-running", same, state)
-    cards = Path("/proc/asound/cards").read_text() if Path("/proc/asound/cards").exists() else ""
-    result("usb-sound-card", "QEMU USB Audio" in cards, " | ".join(ln.strip() for ln in cards.splitlines()[:2]))
     journal = sh("journalctl", "--no-pager", "-o", "cat")
     result("secret-not-logged", "vm-secret-password" not in journal)
     note(sh("journalctl", "-u", "usbphone.service", "--no-pager", "-o", "cat", "-n", "30"))

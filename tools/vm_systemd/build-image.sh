@@ -69,6 +69,14 @@ name = "vm"
 user = "alice"
 domain = "127.0.0.1:5070"
 password_file = "/run/credentials/usbphone.service/sip-password"
+
+[audio]
+device = "vmphone"    # /etc/asound.conf, written by the guest test: QEMU usb-audio + snd-aloop
+latency = 0.2         # TCG is ~10x slower than hardware (tools/vm/guest_test.py measured the xruns)
+samplerate = 48000
+
+[phone]
+echo_number = ""
 CONF
 echo "vm-secret-password" > "$stage/etc/usbphone/sip-password"
 chmod 0600 "$stage/etc/usbphone/sip-password"
