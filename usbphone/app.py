@@ -62,28 +62,6 @@ class Handset(Protocol):
     def stop(self) -> None: ...
 
 
-class DeviceHandset:
-    """A real (or replayed) device behind a DeviceRunner."""
-
-    def __init__(self, runner: Any, caps: Capabilities, name: str, key: str = "",
-                 on_write: Callable[[Any], None] | None = None) -> None:
-        self.runner, self.caps, self.name, self.key = runner, caps, name, key
-        self.on_write = on_write
-
-    def send(self, cmd: HandsetCommand) -> None:
-        try:
-            writes = self.runner.send(cmd)
-        except UserError as exc:  # TransportError: the device went away mid-write
-            log.warning("%s: %s", self.name, exc)
-            return
-        if self.on_write is not None:
-            for out in writes:
-                self.on_write(out)
-
-    def stop(self) -> None:
-        self.runner.stop()
-
-
 class App:
     """``App(config, ...).run()`` is `usbphone run`."""
 
@@ -172,21 +150,12 @@ class App:
 
     # -- handsets ------------------------------------------------------------------------------------
     def _open_replay(self) -> str:
-        from usbphone.hid.open import device_info_from_trace, select_driver
-        from usbphone.hid.replay import ReplayTransport
-        from usbphone.hid.runner import DeviceRunner
-        from usbphone.hid.trace import load_trace
+        from usbphone.handsets import open_replay
 
-        trace = load_trace(self.replay_path)  # type: ignore[arg-type]
-        dev = device_info_from_trace(trace)
-        profile, driver = select_driver(dev)
-        transport = ReplayTransport(trace)
-        runner = DeviceRunner(driver, transport, self.q.put, name=profile.id if profile else dev.name)
-        self.replay_transport = transport
-        self._use_handset(DeviceHandset(runner, driver.capabilities(), dev.name or dev.id_text, "replay",
-                                        self.log.device_write))
-        prof = profile.id if profile else "generic HID telephony (from its report descriptor)"
-        return f"replay of {self.replay_path}: {dev.name or dev.id_text} [{prof}], {transport.duration:.1f} s"
+        handset, self.replay_transport, note = open_replay(self.replay_path, self.q.put,  # type: ignore[arg-type]
+                                                           self.log.device_write)
+        self._use_handset(handset)
+        return note
 
     def _replay_watch(self) -> None:
         transport = self.replay_transport
@@ -231,6 +200,8 @@ class App:
 
     def _use_handset(self, handset: Any, caps: Capabilities | None = None) -> None:
         self.handset = handset
+        if self.audio is not None:
+            self.audio.use_handset(getattr(handset, "syspath", None))  # its own USB sound card, if any
         old, self.phone = self.phone, Phone(self.settings, caps or handset.caps)
         self.phone.last_number, self.phone.dnd = old.last_number, old.dnd  # the line's, not the device's
         key = getattr(handset, "key", "")
@@ -246,6 +217,8 @@ class App:
             self._perform(self.phone.handle_handset(HandsetEvent("device", "detached"), self.clock()))
             self.handset.stop()  # type: ignore[union-attr]
             self.handset = None
+            if self.audio is not None:
+                self.audio.use_handset(None)
             self.say(f"handset unplugged: {notice.found.info.name}")
             if self.stdin.isatty() and self.virtual is None:
                 self.say(self._start_virtual())
@@ -254,32 +227,18 @@ class App:
             self._open_device(notice)
 
     def _open_device(self, notice: Any) -> None:
-        from usbphone.hid.open import open_transport, select_driver
-        from usbphone.hid.runner import DeviceRunner
+        from usbphone.handsets import open_live
 
-        found = notice.found
-        if not found.may_open:
-            self.say(f"found {found.info.name} ({found.info.id_text}) but cannot open {found.info.path}: "
-                     f"{found.access}")
-            return
         try:
-            profile, driver = select_driver(found.info)
-            transport = open_transport(found.info, profile, driver)
-            runner = DeviceRunner(driver, transport, self.q.put, name=found.info.name)
-            runner.start()
+            handset = open_live(notice.found, notice.identity.key, self.q.put, self.log.device_write)
         except UserError as exc:
-            self.say(f"cannot use {found.info.name}: {exc}")
+            self.say(f"cannot use {notice.found.info.name}: {exc}")
             return
         if self.virtual is not None:
             self.virtual.stop()
             self.virtual = None
-        if self.audio is not None and found.info.path.startswith("/dev/hidraw"):
-            # the sound card that shares the USB device with this HID interface (usbphone/audio/devices.py)
-            self.audio.handset_syspath = "/sys/class/hidraw/" + found.info.path.rsplit("/", 1)[1]
-        name = f"{found.info.name} ({found.info.id_text}) [{profile.id if profile else 'generic HID telephony'}]"
-        self._use_handset(DeviceHandset(runner, driver.capabilities(), name, notice.identity.key,
-                                        self.log.device_write))
-        self.say(f"handset: {name}")
+        self._use_handset(handset)
+        self.say(f"handset: {handset.name}")
 
     # -- echo test -----------------------------------------------------------------------------------
     # The echo UA (a child process with its own pjsua2 endpoint) starts when its number is dialled (~50 ms)
@@ -368,6 +327,8 @@ class App:
             self.audio.set_volume(int(cmd.value))
         elif cmd.kind == "ring_volume":
             self.audio.set_ring_volume(int(cmd.value))
+        elif cmd.kind == "speaker":
+            self.audio.set_hands_free(cmd.value == "on")
         elif cmd.kind == "ring" and not self.phone.caps.ringer:
             self.audio.play_tone("ring" if cmd.value == "on" else "off")
 
