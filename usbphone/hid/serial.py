@@ -10,6 +10,8 @@
 
 The port is the DeviceInfo's node, or found through pyudev by the USB adapter's VID/PID/serial number.
 It is opened exclusively; a busy, forbidden or vanished port is one readable TransportError.
+Reached by the tests: line mode over a pseudo-terminal pair, modem mode with a scripted LineSource, find_port
+under umockdev. Not reached: ``PortLines`` (pyserial's TIOCMGET/TIOCMSET on a real adapter; a pty refuses them).
 Edit this module when the serial plumbing changes; protocol logic lives in the drivers.
 """
 
