@@ -311,11 +311,13 @@ class Capture(Proc):
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         return [line.split("\t") for line in out.stdout.splitlines() if line.strip()]
 
-    def rtp_events(self, payload_type: int = 101) -> str:
-        """The RFC 4733 digits on the wire, each event once (retransmitted end packets collapsed)."""
+    def rtp_events(self, payload_type: int = 101, port: int | None = None) -> str:
+        """The RFC 4733 digits on the wire (to or from ``port``, if given: other tests may share lo),
+        each event once (retransmitted end packets collapsed)."""
+        where = "rtpevent" if port is None else f"rtpevent && udp.port == {port}"
         rows = subprocess.run(
             ["tshark", "-r", str(self.pcap), "-o", "rtp.heuristic_rtp:TRUE",
-             "-o", f"rtpevent.event_payload_type_value:{payload_type}", "-Y", "rtpevent",
+             "-o", f"rtpevent.event_payload_type_value:{payload_type}", "-Y", where,
              "-T", "fields", "-e", "rtp.timestamp", "-e", "rtpevent.event_id"],
             capture_output=True, text=True, timeout=60).stdout.split("\n")
         seen: list[tuple[str, str]] = []

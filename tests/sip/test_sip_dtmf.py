@@ -25,7 +25,7 @@ def test_rfc4733_digits_on_the_wire(make_core, sipp_uas, capture):
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
     assert uas.wait() == 0, uas.log()
-    assert cap.finish().rtp_events(101) == "159#"
+    assert cap.finish().rtp_events(101, port=uas.media_port) == "159#"
 
 
 @pytest.mark.parametrize("config,override", [('[sip]\ndtmf = "info"\n', ""), ("", "info")])
@@ -80,7 +80,7 @@ def test_inband_fallback_when_peer_has_no_telephone_event(make_core, sipp_uas, c
     dut.wait("ended", call_id=cid)
     assert uas.wait() == 0, uas.log()
     cap.finish()
-    assert cap.rtp_events(101) == ""  # no RFC 4733 events ...
+    assert cap.rtp_events(101, port=uas.media_port) == ""  # no RFC 4733 events ...
     # ... but the tones are in the PCMU audio we sent to SIPp's media port
     out = subprocess.run(
         ["tshark", "-r", str(cap.pcap), "-o", "rtp.heuristic_rtp:TRUE", "-Y",

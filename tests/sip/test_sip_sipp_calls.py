@@ -194,3 +194,21 @@ def test_blind_transfer_refused_reports_failure(make_core, sipp_uas):
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
     assert uas.wait() == 0, uas.log()
+
+
+def test_call_id_reused_after_an_ended_call_keeps_working(make_core, sipp_uas, sipp_uac):
+    """pjsua reuses call ids; releasing the ended call's object must never touch the new call."""
+    uas = sipp_uas("uas_answer.xml")
+    dut = make_core("[sip]\nmax_calls = 1\n")  # one slot: the next call must reuse id 0
+    first = dut.run("dial", target=uas.uri())
+    dut.wait("connected", call_id=first)
+    dut.run("hangup", call_id=first)
+    dut.wait("ended", call_id=first)
+    uac = sipp_uac(dut.address, "uac_call.xml", values={"talk_ms": "1000"})
+    inc = dut.wait("incoming")
+    assert inc.call_id == first  # the same pjsua slot
+    dut.run("answer", call_id=inc.call_id)  # (releases the ended call's object first)
+    dut.wait("connected", call_id=inc.call_id)
+    assert dut.wait("ended", call_id=inc.call_id).extra["by"] == "remote"
+    assert uac.wait() == 0, uac.log()
+    assert uas.wait() == 0

@@ -68,15 +68,22 @@ def _quiet_stdout() -> Iterator[None]:
 
 
 def _release(calls: list[SipCall]) -> None:
-    """Drop our last references to ended calls (and their tone generators) so pjsua2 deletes them now.
+    """Let go of ended calls without ever running pjsua2's Call destructor.
 
-    No loop variable may outlive this function: a lingering reference would run the Call destructor
-    later, possibly after libDestroy, which aborts the process.
+    That destructor calls pjsua_call_set_user_data(id, NULL) and hangs up "its" call if that slot is
+    active, but pjsua reuses call ids, so it would hang up whichever *new* call took the slot (measured:
+    tests/sip/test_sip_sipp_calls.py::test_call_id_reused_after_an_ended_call_keeps_working), and after
+    libDestroy it aborts the process (recipes §1a). So the C++ half is disowned (a few hundred bytes
+    stay allocated per ended call) and only the Python half, with everything it holds, is freed. pjsua
+    never calls back into an ended call: its slot's user data belongs to the next call.
+    No loop variable may outlive this function (it would keep the object alive).
     """
     while calls:
         call = calls.pop()
         call.tone_gen = None
         call.muted_sources = []
+        call.audio_media = None
+        call.thisown = False
         del call
 
 
