@@ -5,7 +5,8 @@
 3. The generated udev rule fires: USBPHONE_PROFILE, group usbphone, mode 0660, and SYSTEMD_WANTS starts
    usbphone.service (hardened unit, User=usbphone), which opens the node through its hidraw transport.
 4. Hook off, dial 100# through uhid input reports: the call reaches SIPp.
-5. The uhid device is destroyed mid-call: the call ends with a BYE within 1 s; the service keeps running.
+5. The uhid device is destroyed mid-call: the call ends with a BYE (measured ~0.1-0.2 s; bound 3 s under
+   TCG, the 1 s promise is checked on the host); the service keeps running.
 6. QEMU's usb-audio device is the earpiece ([audio] device = "vmphone": usb-audio + snd-aloop): lifting
    the handset plays the dial tone through it, from inside the hardened unit (DeviceAllow=char-alsa);
    the host test finds the tone in QEMU's WAV file.
@@ -39,6 +40,7 @@ UHID_DATA_MAX = 4096
 EVENT_SIZE = 4 + 128 + 64 + 64 + 2 + 2 + 4 * 4 + 4096  # struct uhid_event: the create2 member is the largest
 BUS_USB = 3
 SIPP_PORT = 5070
+TCG_BYE_BOUND_S = 3.0  # measured here: 0.085-0.201 s
 START = time.monotonic()
 results: list[tuple[str, bool]] = []
 
@@ -209,7 +211,8 @@ def main() -> None:
     uhid.destroy()
     byes = wait_for(lambda: sipp_times(messages, "BYE"), 10)
     delay = (byes[0] - destroyed_at) if byes else None
-    result("bye-after-unplug", delay is not None and delay < 1.0,
+    # 1 s is the promise (checked on the host: tests/test_hotplug_call_umockdev.py); TCG runs ~10x slower
+    result("bye-after-unplug", delay is not None and delay < TCG_BYE_BOUND_S,
            f"BYE {delay:.3f} s after destroy" if delay is not None else "no BYE")
     try:
         sipp_rc = sipp.wait(15)
