@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import wave
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -93,15 +94,14 @@ def wav_samples(path: Path) -> tuple[np.ndarray, int]:
 
 @pytest.mark.parametrize("jack_server", [48000, 8000], indirect=True, ids=["48k", "8k"])
 def test_call_audio_both_ways(jack_server: JackServer, tmp_path: Path) -> None:
-    peer = Baresip(tmp_path)
-    probe = JackProbe(jack_server, freq=600, level=MIC_LEVEL)
-    phone = Phone()
-    try:
+    with ExitStack() as stack:
+        peer = Baresip(tmp_path)
+        stack.callback(peer.stop)
+        probe = JackProbe(jack_server, freq=600, level=MIC_LEVEL)
+        stack.callback(probe.close)
+        phone = Phone()
+        stack.callback(phone.close)
         stats = phone.call(peer.uri(), seconds=4)
-    finally:
-        phone.close()
-        probe.close()
-        peer.stop()
     print("bridge stats:", stats)
     assert stats["stream"]["samplerate"] == jack_server.rate
     assert stats["stream"]["errors"] == 0 and stats["port"]["errors"] == 0
@@ -122,15 +122,19 @@ def test_call_audio_both_ways(jack_server: JackServer, tmp_path: Path) -> None:
     assert stats["downlink"]["underruns"] <= 3 and stats["uplink"]["underruns"] <= 3
     lat = stats["bridge_latency_ms"]
     print(f"bridge latency @{jack_server.rate}: {lat}")
-    assert lat["mic_to_call"] < 80 and lat["call_to_earpiece"] < 80  # generous: CI machines are shared
+    # 15-35 ms each way on a quiet machine (tools/bench_audio.py); a loaded, shared CI host makes the JACK
+    # dummy driver late and the buffers learn a cushion, hence the generous bound
+    assert lat["mic_to_call"] < 150 and lat["call_to_earpiece"] < 150
 
 
 def test_dial_tone_reaches_the_earpiece_within_100ms(jack_server: JackServer) -> None:
     from usbphone.sip.audio import AudioBridge
 
-    probe = JackProbe(jack_server, freq=600)
-    bridge = AudioBridge("system")
-    try:
+    with ExitStack() as stack:
+        probe = JackProbe(jack_server, freq=600)
+        stack.callback(probe.close)
+        bridge = AudioBridge("system")
+        stack.callback(bridge.close)
         time.sleep(0.3)
         probe.clear()
         t0 = time.monotonic()
@@ -140,13 +144,10 @@ def test_dial_tone_reaches_the_earpiece_within_100ms(jack_server: JackServer) ->
         time.sleep(1.5)
         x = probe.recording()
         bridge.play_tone("busy")  # switching tones needs no reopen
-        time.sleep(2.2)
+        time.sleep(3.2)
         y = probe.recording()[x.size:]
         bridge.stop_tone()
         wait_for(lambda: not bridge.streaming, 5, what="stream to close after the tone")
-    finally:
-        bridge.close()
-        probe.close()
     dial = analyse(x, probe.rate)
     print(f"dial tone: stream open {opened * 1000:.0f} ms, first sound after {dial['onset'] * 1000:.0f} ms")
     assert dial["onset"] < 0.100
@@ -154,7 +155,8 @@ def test_dial_tone_reaches_the_earpiece_within_100ms(jack_server: JackServer) ->
     env = np.abs(y).reshape(-1, probe.rate // 100).max(axis=1) > 0.01  # 10 ms blocks
     edges = np.flatnonzero(np.diff(env.astype(int)))
     gaps = np.diff(edges) * 10
-    assert len(gaps) >= 3 and all(abs(g - 500) <= 20 for g in gaps[1:]), gaps  # busy: 0.5 s on/off
+    # busy: 0.5 s on/off (exact cadences are checked in test_audio_tones; here a late JACK period may stretch one)
+    assert len(gaps) >= 3 and abs(np.median(gaps[1:]) - 500) <= 20 and all(abs(g - 500) <= 100 for g in gaps[1:])
     print("stream summary:", bridge.history[-1])
     assert bridge.history[-1]["xruns"] <= 10  # 0 on a quiet machine; a loaded shared CI host may glitch
 
@@ -164,11 +166,14 @@ def test_bridge_round_trip_latency_through_an_rtp_echo(jack_server: JackServer, 
 
     The figure includes pjsua's jitter buffer and codec framing on both legs; printed for the bench.
     """
-    echo = Sipp.uas(tmp_path)
-    probe = JackProbe(jack_server, freq=600, level=MIC_LEVEL)
-    probe.tone_on(False)
-    phone = Phone()
-    try:
+    with ExitStack() as stack:
+        echo = Sipp.uas(tmp_path)
+        stack.callback(echo.stop)
+        probe = JackProbe(jack_server, freq=600, level=MIC_LEVEL)
+        stack.callback(probe.close)
+        probe.tone_on(False)
+        phone = Phone()
+        stack.callback(phone.close)
         cid = phone.core.execute(CallCommand("dial", target=echo.uri()))
         phone.wait("connected")
         time.sleep(1.5)  # let both buffers settle
@@ -178,10 +183,6 @@ def test_bridge_round_trip_latency_through_an_rtp_echo(jack_server: JackServer, 
         rec = probe.recording()
         phone.core.execute(CallCommand("hangup", call_id=cid))
         phone.wait("ended")
-    finally:
-        phone.close()
-        probe.close()
-        echo.stop()
     back = analyse(rec, probe.rate, threshold=0.02)
     assert back["onset"] is not None, "nothing came back from the echo"
     assert back["peak"] == pytest.approx(600, rel=0.01)
@@ -235,11 +236,14 @@ def test_hands_free_echo_is_cancelled(jack_server: JackServer, tmp_path: Path) -
 
     heard = {}
     for mode in ("off", "on"):
-        peer = Baresip(tmp_path / mode)
-        probe = JackProbe(jack_server, freq=600, level=0.3, echo_gain=0.5)
-        probe.tone_on(False)
-        phone = Phone(parse_config({"audio": {"echo_cancel": mode}}))
-        try:
+        with ExitStack() as stack:
+            peer = Baresip(tmp_path / mode)
+            stack.callback(peer.stop)
+            probe = JackProbe(jack_server, freq=600, level=0.3, echo_gain=0.5)
+            stack.callback(probe.close)
+            probe.tone_on(False)
+            phone = Phone(parse_config({"audio": {"echo_cancel": mode}}))
+            stack.callback(phone.close)
             cid = phone.core.execute(CallCommand("dial", target=peer.uri()))
             phone.wait("connected")
             time.sleep(4.0)
@@ -248,10 +252,6 @@ def test_hands_free_echo_is_cancelled(jack_server: JackServer, tmp_path: Path) -
             stats = phone.bridge.stats()
             phone.core.execute(CallCommand("hangup", call_id=cid))
             phone.wait("ended")
-        finally:
-            phone.close()
-            probe.close()
-            peer.stop()
         assert stats["echo_cancel"] is (mode == "on")
         x, rate = wav_samples(sorted(peer.rec.glob("*dec.wav"))[0])
         start = np.nonzero(np.abs(x) > 0.01)[0][0]
@@ -270,19 +270,18 @@ def test_appliance_plays_dial_tone_and_ringback_into_the_earpiece(jack_server: J
     scenario = tmp_path / "audio_uas_ringing.xml"  # SIPp and its logs work in tmp_path, not in tests/
     scenario.write_text(Path(__file__).with_name("audio_uas_ringing.xml").read_text())
     port = free_port()
-    uas = Sipp(tmp_path, ["-sf", str(scenario), "-m", "1"], "audio_ringing", port)
-    wait_for(lambda: udp_bound(port) or uas.p.poll() is not None, 10, what="sipp to bind")
-    config = (f'[[account]]\nname = "lan"\nuser = "alice"\ndomain = "127.0.0.1:{uas.port}"\n'
+    config = (f'[[account]]\nname = "lan"\nuser = "alice"\ndomain = "127.0.0.1:{port}"\n'
               '[audio]\ndevice = "system"\ncountry = "us"\n')
-    trace = Script().at(1.5).lift().wait(1.5).dial("100#").wait(4.0).hang_up().save(tmp_path / "t.hid")
-    probe = JackProbe(jack_server, level=0.0)
-    app = App(tmp_path, trace, config=config)  # inherits JACK_DEFAULT_SERVER from activate()
-    try:
+    with ExitStack() as stack:
+        uas = Sipp(tmp_path, ["-sf", str(scenario), "-m", "1"], "audio_ringing", port)
+        stack.callback(uas.stop)
+        wait_for(lambda: udp_bound(port) or uas.p.poll() is not None, 10, what="sipp to bind")
+        trace = Script().at(1.5).lift().wait(1.5).dial("100#").wait(4.0).hang_up().save(tmp_path / "t.hid")
+        probe = JackProbe(jack_server, level=0.0)
+        stack.callback(probe.close)
+        app = App(tmp_path, trace, config=config)  # inherits JACK_DEFAULT_SERVER from activate()
+        stack.callback(app.stop)
         assert app.wait(60) == 0, app.output()
-    finally:
-        app.stop()
-        probe.close()
-        uas.stop()
     log = app.records()
     hook_off = next(r["t"] for r in log if r.get("kind") == "handset_event" and r.get("event") == "hook")
     after_hook = probe.since(hook_off - 0.02)
@@ -309,10 +308,13 @@ def test_appliance_plays_dial_tone_and_ringback_into_the_earpiece(jack_server: J
                           "ACTIVE/REMOTE_HOLD media state; AudioBridge.connect is idempotent.",
                    strict=False)
 def test_audio_comes_back_after_hold_and_resume(jack_server: JackServer, tmp_path: Path) -> None:
-    uas = Sipp.uas(tmp_path, scenario="uas_hold.xml")  # answers, accepts hold and resume re-INVITEs; echoes RTP
-    probe = JackProbe(jack_server, freq=600, level=0.5)
-    phone = Phone()
-    try:
+    with ExitStack() as stack:
+        uas = Sipp.uas(tmp_path, scenario="uas_hold.xml")  # accepts hold and resume re-INVITEs; echoes RTP
+        stack.callback(uas.stop)
+        probe = JackProbe(jack_server, freq=600, level=0.5)
+        stack.callback(probe.close)
+        phone = Phone()
+        stack.callback(phone.close)
         cid = phone.core.execute(CallCommand("dial", target=uas.uri()))
         phone.wait("connected")
         time.sleep(1.5)
@@ -327,10 +329,6 @@ def test_audio_comes_back_after_hold_and_resume(jack_server: JackServer, tmp_pat
         time.sleep(2.0)
         phone.core.execute(CallCommand("hangup", call_id=cid))
         phone.wait("ended")
-    finally:
-        phone.close()
-        probe.close()
-        uas.stop()
     first = analyse(probe.since(before)[: probe.rate], probe.rate, threshold=0.02)
     assert first["peak"] == pytest.approx(600, rel=0.01)  # the echo of our microphone, before the hold
     again = analyse(probe.since(resumed + 0.5)[: probe.rate], probe.rate, threshold=0.02)
