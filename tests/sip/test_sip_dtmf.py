@@ -90,9 +90,9 @@ def test_inband_fallback_when_peer_has_no_telephone_event(make_core, sipp_uas, c
     assert len(pcm) > 8000, "expected over a second of PCMU from the call"
     blocks = [pcm[i:i + 400] for i in range(0, len(pcm) - 400, 400)]  # 50 ms
     floor = 0.5 * max(_rms(b) for b in blocks)  # skip blocks a tone only starts or ends in
-    digits = [_dtmf_digit(b, floor) for b in blocks]
-    heard = "".join(d for i, d in enumerate(digits) if d and (i == 0 or digits[i - 1] != d))
-    assert heard == "37"
+    digits = [d for d in (_dtmf_digit(b, floor) for b in blocks) if d]
+    heard = "".join(d for i, d in enumerate(digits) if i == 0 or digits[i - 1] != d)
+    assert heard == "37", [_dtmf_digit(b, floor) or "." for b in blocks]
 
 
 def test_dtmf_in_from_rfc4733(make_core, sipp_uac):
