@@ -42,6 +42,7 @@ if [[ ! -f $base || ! -f $kernel ]]; then
   done
   (cd "$work/root" && find . -mount | LC_ALL=C sort | cpio -o -H newc --quiet) > "$base.tmp"
   mv "$base.tmp" "$base"
+  find "$cache" -maxdepth 1 -name 'base-*.cpio' ! -path "$base" -delete   # older keys: ~200 MB each
   cp "$work/kernel/boot/vmlinuz-$KVER" "$kernel"
   rm -rf "$work"; trap - EXIT
 fi
@@ -55,6 +56,7 @@ if [[ ! -f $venv ]]; then
   (cd / && { echo "$parents"; find "${project#/}/.venv" -mount \( -name pip -o -name setuptools -o -name _pytest \
       -o -name ruff \) -prune -o -print; } | LC_ALL=C sort -u | cpio -o -H newc --quiet) > "$venv.tmp"
   mv "$venv.tmp" "$venv"
+  find "$cache" -maxdepth 1 -name 'venv-*.cpio' ! -path "$venv" -delete
 fi
 
 stage=$(mktemp -d)
