@@ -129,3 +129,44 @@ def test_sysusers_entry_creates_user_and_group(tmp_path: Path) -> None:
     gid = next(line for line in group.splitlines() if line.startswith("usbphone:")).split(":")[2]
     assert user[3] == gid and user[5] == "/var/lib/usbphone" and user[6] == "/usr/sbin/nologin"
     assert 0 < int(user[2]) < 1000  # a system user
+
+
+# --- a real (non-staged) install, in a private mount namespace so the host's /etc and /run stay untouched ----
+
+STUB = """#!/bin/sh
+echo "$(basename "$0") $*" >> {calls}
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare (util-linux)")
+def test_system_install_reloads_udev_systemd_and_sysusers(tmp_path: Path) -> None:
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=10).returncode != 0:
+        pytest.skip("unshare -m is not permitted here")
+    etc = tmp_path / "etc"
+    shutil.copytree("/etc", etc, symlinks=True, ignore_dangling_symlinks=True)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "calls.log"
+    for tool in ("systemd-sysusers", "udevadm", "systemctl"):
+        (stubs / tool).write_text(STUB.format(calls=calls))
+        (stubs / tool).chmod(0o755)
+    script = (f"mount --bind {etc} /etc && mount -t tmpfs tmpfs /run && mkdir -p /run/udev /run/systemd/system && "
+              "touch /run/udev/control && "
+              f"PATH={stubs}:$PATH {USBPHONE} install && PATH={stubs}:$PATH {USBPHONE} uninstall")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "USBPHONE_DEVICES": "", "XDG_CONFIG_HOME": "/nonexistent"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert calls.read_text().splitlines() == [
+        "systemd-sysusers /etc/sysusers.d/usbphone.conf",
+        "udevadm control --reload",
+        "udevadm trigger --action=change --subsystem-match=hidraw --subsystem-match=usb --subsystem-match=tty",
+        "systemctl daemon-reload",
+        # uninstall: no sysusers (the user and group stay), the rest reloads again
+        "udevadm control --reload",
+        "udevadm trigger --action=change --subsystem-match=hidraw --subsystem-match=usb --subsystem-match=tty",
+        "systemctl daemon-reload",
+    ]
+    assert "installed /etc/udev/rules.d/70-usbphone.rules" in proc.stdout
+    assert "removed /etc/udev/rules.d/70-usbphone.rules" in proc.stdout
+    assert (etc / "usbphone/sip-password").exists() and not (etc / "udev/rules.d/70-usbphone.rules").exists()
+    assert not Path("/etc/sysusers.d/usbphone.conf").exists()  # the host was not touched
