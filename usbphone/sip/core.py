@@ -6,8 +6,8 @@ media I/O and runs the callbacks (usbphone/sip/callbacks.py), which only build C
 the *owner*: ``execute()`` and ``shutdown()`` raise CallError on any other thread, so a thread pjlib does not
 know (udev monitor, HID reader, GC finaliser) can never call into pjsua2. The app's loop blocks on its queue,
 so an idle phone costs ~0 % CPU (measured in tests/sip/test_sip_threads.py), and a command is one
-function call away. Call objects are kept until they are reaped on the owner thread (next execute() or
-shutdown(), while the library still runs), so no pjsua2 destructor ever runs after ``libDestroy``.
+function call away. Ended calls are released (Python half freed, C++ half disowned: see
+``_release``) at the next command, the next new call or shutdown.
 Edit this module for a new CallCommand; SIP callbacks live in callbacks.py (presence.py for buddies), media
 wiring in media.py, config mapping in pjconfig.py, re-registration in retry.py.
 """
@@ -245,8 +245,12 @@ class CallCore:
             log.error("event sink failed for %s: %s", event.kind, exc)
 
     def keep(self, call: SipCall) -> None:
+        """Track a new call; calls that ended before it are released here too (bounded memory when no
+        command comes, e.g. auto-answer). Runs on pjlib-known threads only (callbacks or the owner)."""
         with self._lock:
             self._calls.append(call)
+            dead, self._dead = self._dead, []
+        _release(dead)
 
     def call_gone(self, call: SipCall) -> None:
         with self._lock:
