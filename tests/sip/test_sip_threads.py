@@ -79,3 +79,16 @@ def test_in_call_cpu_with_null_audio(make_core, sipp_uas):
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
     assert uas.wait() == 0
+
+
+def test_shutdown_with_an_unanswered_call_is_clean(make_core):
+    """A call still trying (no answer, no provisional response) when the core shuts down."""
+    from peers import free_port
+
+    silent = free_port()  # nobody answers there
+    dut = make_core("")
+    cid = dut.run("dial", target=f"sip:nobody@127.0.0.1:{silent}")
+    dut.drain(0.3)
+    dut.core.shutdown()  # must return, and the process must not abort later
+    assert not dut.core.started
+    assert cid is not None

@@ -67,6 +67,9 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+_LINGERING: list[SipCall] = []  # calls still live at shutdown, kept for the life of the process
+
+
 def _release(calls: list[SipCall]) -> None:
     """Let go of ended calls without ever running pjsua2's Call destructor.
 
@@ -224,9 +227,16 @@ class CallCore:
             except pj.Error:
                 pass
         with self._lock:
-            calls = self._calls + self._dead
+            live, dead = self._calls, self._dead
             self._calls, self._dead = [], []
-        _release(calls)  # delete while the library still runs (recipes §1a: no destructor aborts)
+        _release(dead)
+        # A call that did not end in time (e.g. an unanswered INVITE that cannot be CANCELled yet) still gets
+        # callbacks while libDestroy tears it down: its Python half must outlive the library, its C++ half is
+        # never destroyed (no destructor after libDestroy).
+        for call in live:
+            call.thisown = False
+        _LINGERING.extend(live)
+        del live
         self._accounts.clear()
         if self.audio is not None:
             try:
