@@ -156,3 +156,16 @@ def test_udp_keepalives_to_the_registrar_at_the_configured_rate(make_core, kamai
     pings = cap.finish().fields(f"udp.srcport == {port} && udp.dstport == {kam.port} && udp.length == 10",
                                 "frame.time_relative")
     assert 1 <= len(pings) <= 2, len(pings)  # CRLF pings, not a storm (see config.py keepalive)
+
+
+def test_password_never_reaches_the_logs_even_at_full_sip_logging(make_core, kamailio, caplog):
+    import logging
+
+    secret = "Pw-7f3a9c-unique"
+    kam = kamailio(USERS | {"dave": secret})
+    caplog.set_level(logging.DEBUG)
+    dut = make_core("[sip]\nlog_level = 6\n" + account(kam, "alice", password=secret).replace('"alice"', '"dave"'))
+    assert dut.wait("registration").value == "registered"
+    logged = caplog.text
+    assert "REGISTER sip:" in logged and "Authorization: Digest" in logged  # pjsip's message log is on
+    assert secret not in logged and secret not in repr(dut.core.config)
