@@ -85,10 +85,11 @@ print("\n".join(sorted(seen)))
 EOF
 depmod -b "$root" "$KVER"
 
-# 4. usbphone's pinned Python dependencies for the guest's python3.11 (manylinux/pure wheels only)
+# 4. usbphone's pinned Python dependencies for the guest's python3.11 (manylinux/pure wheels only), byte-compiled
+#    here (pjsua2.py alone takes seconds to compile under TCG, and the service user cannot cache .pyc files)
 deps=$(cd "$project" && python3 -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))')
 # shellcheck disable=SC2086
-"$pip" install -q --disable-pip-version-check --no-compile --target "$root/opt/usbphone/site" \
+"$pip" install -q --disable-pip-version-check --target "$root/opt/usbphone/site" \
   --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   --platform linux_x86_64 $deps

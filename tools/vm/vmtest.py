@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import py_compile
 import re
 import shutil
 import signal
@@ -65,6 +66,7 @@ DIAL_TONE_HZ = (350.0, 440.0)  # US dial tone (the app's default country); sourc
 REFERENCE_HZ = 1000.0  # guest_test.play_reference_tone: 1 s straight to the card with aplay
 MIN_DIAL_TONE_S = 1.0  # the test listens SCENARIO["listen_s"] s; allow for the stream's start-up
 SKIP = 77
+GUEST_PYTHON = (3, 11)  # Debian 12's python3, the guest's interpreter
 RESULT_RE = re.compile(r"^RESULT (\S+) (PASS|FAIL|SKIP)\s?(.*)$")
 
 
@@ -131,7 +133,11 @@ def ensure_image(cache: Path, rebuild: bool) -> Path:
 
 
 # --- the per-run overlay ---------------------------------------------------------------------------------
-def _add_tree(w: CpioWriter, src: Path, dest: str, dirs: set[str]) -> None:
+def _add_tree(w: CpioWriter, src: Path, dest: str, dirs: set[str], scratch: Path) -> None:
+    """Copy ``src`` to ``dest``; .py files also byte-compiled when this Python is the guest's 3.11 (the guest
+    runs the code as a user who cannot write __pycache__, and compiling under TCG costs seconds per process).
+    The .pyc files are "unchecked-hash" ones: valid whatever the files' times are in the archive."""
+    compile_here = sys.version_info[:2] == GUEST_PYTHON
     for path in sorted(src.rglob("*")):
         if "__pycache__" in path.parts or path.suffix == ".pyc":
             continue
@@ -139,8 +145,15 @@ def _add_tree(w: CpioWriter, src: Path, dest: str, dirs: set[str]) -> None:
         if path.is_dir():
             _mkdirs(w, rel, dirs)
         elif path.is_file():
-            _mkdirs(w, rel.rsplit("/", 1)[0], dirs)
+            parent = rel.rsplit("/", 1)[0]
+            _mkdirs(w, parent, dirs)
             w.add_file(rel, path.read_bytes(), 0o755 if os.access(path, os.X_OK) else 0o644)
+            if compile_here and path.suffix == ".py":
+                pyc = scratch / "x.pyc"
+                py_compile.compile(str(path), cfile=str(pyc), dfile="/" + rel, doraise=True,
+                                   invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                _mkdirs(w, f"{parent}/__pycache__", dirs)
+                w.add_file(f"{parent}/__pycache__/{path.stem}.{sys.implementation.cache_tag}.pyc", pyc.read_bytes())
 
 
 def _mkdirs(w: CpioWriter, path: str, dirs: set[str]) -> None:
@@ -203,8 +216,8 @@ def write_overlay(path: Path, trace: Path) -> None:
         w.add_file("opt/usbphone/vm/guest_test.py", (HERE / "guest_test.py").read_bytes())
         w.add_file("opt/usbphone/vm/params.json", json.dumps(params, indent=1).encode())
         w.add_file("opt/usbphone/vm/handset.hid", trace.read_bytes())
-        _add_tree(w, PROJECT / "usbphone", "opt/usbphone/src/usbphone", dirs)
-        _add_tree(w, PROJECT / "devices", "opt/usbphone/src/devices", dirs)
+        _add_tree(w, PROJECT / "usbphone", "opt/usbphone/src/usbphone", dirs, path.parent)
+        _add_tree(w, PROJECT / "devices", "opt/usbphone/src/devices", dirs, path.parent)
         _mkdirs(w, "etc/udev/rules.d", dirs)
         w.add_file("etc/udev/rules.d/70-usbphone.rules", generated_rules())
         w.close()
