@@ -66,6 +66,7 @@ DIAL_TONE_HZ = (350.0, 440.0)  # US dial tone (the app's default country); sourc
 REFERENCE_HZ = 1000.0  # guest_test.play_reference_tone: 1 s straight to the card with aplay
 MIN_DIAL_TONE_S = 1.0  # the test listens SCENARIO["listen_s"] s; allow for the stream's start-up
 SKIP = 77
+BUILD_TIMEOUT_S = 600  # measured 35-60 s; a stuck mirror must not eat the CI budget
 GUEST_PYTHON = (3, 11)  # Debian 12's python3, the guest's interpreter
 RESULT_RE = re.compile(r"^RESULT (\S+) (PASS|FAIL|SKIP)\s?(.*)$")
 
@@ -122,7 +123,7 @@ def ensure_image(cache: Path, rebuild: bool) -> Path:
     t0 = time.monotonic()
     say(f"building the base image in {img} (kernel + Debian rootfs + wheels; ~2 min)")
     build = img / "build"
-    subprocess.run([str(HERE / "mkimage.sh"), str(build)], check=True)
+    subprocess.run([str(HERE / "mkimage.sh"), str(build)], check=True, timeout=BUILD_TIMEOUT_S)
     pack_tree(build / "root", img / "base.cpio")
     shutil.copy2(build / "vmlinuz", img / "vmlinuz")
     shutil.copy2(build / "kernel-release", img / "kernel-release")
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     except CannotRun as exc:
         say(f"cannot run here: {exc}")
         return report({}, SKIP, str(exc))
-    except subprocess.CalledProcessError as exc:
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         say(f"image build failed ({exc})")
         return report({}, 1, "image build failed")
     with tempfile.TemporaryDirectory(prefix="usbphone-vm-") as tmp:
