@@ -737,3 +737,36 @@ def test_unknown_call_without_transfer_is_ignored():
     r = Rig()
     r.connect_out()
     assert r.call("ringing", 42) == [] and r.phone.active != 42
+
+
+def test_transfer_key_attended_success_then_on_hook_sends_nothing_stale():
+    r = Rig()
+    first = r.connect_out("100")
+    r.btn("flash")
+    _, second = r.dialled(r.keys("200#"))
+    r.call("connected", second)
+    r.btn("transfer")
+    r.call("ended", second)  # the target dropped our leg: it was replaced
+    out = r.call("transfer", first, value="succeeded")
+    assert [c.call_id for c in ccmds(out, "hangup")] == [first] and r.phone.state == "done"
+    assert r.phone.active is None and tones(out) == ["confirm"]
+    assert ccmds(r.hook("on")) == [] and r.phone.state == "idle"
+
+
+def test_device_unplugged_while_ringing_stops_ring_and_tone():
+    r = Rig()
+    r.ring_in(5)
+    out = r.hs("device", "detached")
+    assert hcmds(out, "ring")[0].value == "off" and ccmds(out, "hangup")[0].call_id == 5
+    r2 = Rig()
+    r2.hook("off")
+    assert tones(r2.hs("device", "detached")) == ["off"]
+
+
+def test_waiting_call_ends_after_active_ended_gives_busy_tone():
+    r = Rig()
+    first = r.connect_out()
+    r.ring_in(9)
+    r.call("ended", first)
+    out = r.call("ended", 9, code=487)
+    assert tones(out) == ["busy"] and r.phone.state == "busy"

@@ -100,6 +100,8 @@ class CallEventsMixin(_Base):
         self._drop(cid)
         if cid in self.transferring:
             self.transferring.discard(cid)
+            if cid == self.active:
+                self.active = None
             if self.state == TRANSFER and cid == self.held:
                 self.held = None
                 self._transfer_done()
@@ -110,7 +112,7 @@ class CallEventsMixin(_Base):
             self._go_idle()
         elif cid == self.waiting:
             self.waiting = None
-            self._tone("off" if self.state == IN_CALL else self.tone)
+            self._tone({IN_CALL: "off", BUSY: "busy"}.get(self.state, self.tone))
             self._lcd("", 2)
             if self.state == IN_CALL and self.active in self.calls:
                 self._start_timer(self.calls[self.active])  # type: ignore[index]
@@ -176,6 +178,8 @@ class CallEventsMixin(_Base):
                 self._cmd("hangup", cid)
                 self._drop(cid)
             self.transferring = set()
+            if self.active is not None and self.active not in self.calls:
+                self.active = None
             if self.state == TRANSFER:
                 self.held = None
                 self._transfer_done()

@@ -266,9 +266,12 @@ class Phone(CallEventsMixin, ButtonsMixin):
             if self.dnd:
                 self._led("dnd", "on", force=True)
         elif value == "detached":
+            if self.state == RINGING:
+                self._hs("ring", "off")  # a speaker ring (handsets without a ringer) plays in the audio bridge
+            self._tone("off")
             self._hangup_all()
             self.leds.clear()
-            self.state, self.digits, self.tone = IDLE, "", "off"
+            self.state, self.digits = IDLE, ""
             self.speaker_on = self.hook_off = self.muted = False
             self.digit_deadline = self.timer_deadline = None
 
