@@ -18,7 +18,8 @@ lint: setup-test
 	.venv/bin/ruff check usbphone tests tools
 
 bench: setup-test
-	.venv/bin/usbphone bench
+	tools/bench $(ARGS)
+	.venv/bin/python tools/bench_audio.py
 
 clean:
 	rm -rf .venv
