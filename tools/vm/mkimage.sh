@@ -38,7 +38,7 @@ for tool in mmdebstrap apt-get dpkg depmod; do command -v $tool >/dev/null || di
 pip=$project/.venv/bin/pip
 [[ -x $pip ]] || die "no $pip: run tools/setup.sh test first"
 
-rm -rf "$out.tmp" && mkdir -p "$out.tmp/dl"
+rm -rf --one-file-system "$out.tmp" && mkdir -p "$out.tmp/dl"
 cd "$out.tmp/dl"
 
 # 1. the kernel
@@ -96,6 +96,6 @@ deps=$(cd "$project" && python3 -c 'import tomllib; print(" ".join(tomllib.load(
 echo "$KVER" > "$out.tmp/kernel-release"
 
 cd /
-rm -rf "$out.tmp/dl"
-rm -rf "$out" && mv "$out.tmp" "$out"
+rm -rf --one-file-system "$out.tmp/dl"
+rm -rf --one-file-system "$out" && mv "$out.tmp" "$out"
 echo "tools/vm/mkimage.sh: built $out (kernel $KVER $KERNEL_VERSION)"

@@ -102,6 +102,19 @@ def host_codename(os_release: str = "/etc/os-release") -> str:
     return m.group(1) if m else ""
 
 
+def remove_tree(path: Path) -> None:
+    """rm -rf, but never into a mount point (an interrupted mmdebstrap may leave /proc, /sys or /dev mounted
+    in its chroot: removing through those would delete the host's files)."""
+    if not path.exists():
+        return
+    prefix = str(path.resolve()) + "/"
+    with open("/proc/self/mounts") as f:
+        mounted = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+    if mounted:
+        raise CannotRun(f"{path} still has mounts inside ({', '.join(mounted[:3])}): unmount them, then remove it")
+    shutil.rmtree(path)
+
+
 def ensure_image(cache: Path, rebuild: bool) -> Path:
     """The directory holding vmlinuz + base.cpio, built when missing. Raises CannotRun when it cannot."""
     key = image_key()
@@ -119,11 +132,24 @@ def ensure_image(cache: Path, rebuild: bool) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     for old in cache.iterdir():  # one image at a time: each is ~300 MB
         if old.is_dir() and old.name != key:  # (the caller holds the cache lock: nobody boots from it)
-            shutil.rmtree(old, ignore_errors=True)
+            remove_tree(old)
+    remove_tree(img)  # a half-built one
     t0 = time.monotonic()
     say(f"building the base image in {img} (kernel + Debian rootfs + wheels; ~2 min)")
     build = img / "build"
-    subprocess.run([str(HERE / "mkimage.sh"), str(build)], check=True, timeout=BUILD_TIMEOUT_S)
+    proc = subprocess.Popen([str(HERE / "mkimage.sh"), str(build)], start_new_session=True)
+    try:
+        rc = proc.wait(BUILD_TIMEOUT_S)
+    finally:  # timeout or SIGTERM: mmdebstrap and apt go too (TERM first: mmdebstrap unmounts on the way out)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    if rc != 0:
+        raise subprocess.CalledProcessError(rc, "tools/vm/mkimage.sh")
     pack_tree(build / "root", img / "base.cpio")
     shutil.copy2(build / "vmlinuz", img / "vmlinuz")
     shutil.copy2(build / "kernel-release", img / "kernel-release")
