@@ -277,9 +277,16 @@ class App:
             try:
                 item = self.q.get(timeout=timeout)
             except queue.Empty:
-                self._perform(self.phone.tick(self.clock()))
-                continue
-            self._dispatch(item)
+                item = None
+            try:
+                if item is None:
+                    self._perform(self.phone.tick(self.clock()))
+                else:
+                    self._dispatch(item)
+            except Exception as exc:  # a bug in one event's handling must not take the phone down
+                log.exception("internal error handling %r", item)
+                self.log.status("internal_error", item=repr(item), error=f"{type(exc).__name__}: {exc}")
+                self.say(f"internal error ({type(exc).__name__}: {exc}); still running")
 
     def _dispatch(self, item: Any) -> None:
         now = self.clock()
