@@ -284,7 +284,7 @@ class App:
                 else:
                     self._dispatch(item)
             except Exception as exc:  # a bug in one event's handling must not take the phone down
-                log.exception("internal error handling %r", item)
+                log.debug("internal error handling %r", item, exc_info=True)  # traceback with -v -v
                 self.log.status("internal_error", item=repr(item), error=f"{type(exc).__name__}: {exc}")
                 self.say(f"internal error ({type(exc).__name__}: {exc}); still running")
 

@@ -23,11 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", metavar="HOST[:PORT]", help="SIP address to listen on (port 0 = any free port)")
     parser.add_argument("--replay", metavar="TRACE", help="use a recorded trace (hid-recorder format) as the handset")
     parser.add_argument("--log-json", metavar="FILE", help="append every event and command as JSON lines to FILE")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log details to stderr (-vv: also debug, with tracebacks of internal errors)")
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level,
                         format="usbphone: %(name)s: %(message)s")
     config = load_config(args.config)
     return App(config, bind=args.bind, replay=args.replay, log_json=args.log_json).run()
