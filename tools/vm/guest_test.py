@@ -487,15 +487,16 @@ def main() -> None:
            f"BYE at SIPp {delay:.2f} s after UHID_DESTROY (want < {params['bye_within_s']} s)" if bye else
            f"no BYE; SIPp saw {sipp_log.requests()}")
     gone = wait_for(lambda: not os.path.exists(node), 10)
-    time.sleep(3.0)
+    detached = wait_for(lambda: [r for r in app.records() if r.get("kind") == "handset_event"
+                                 and r.get("value") == "detached"], 10)
+    time.sleep(1.0)  # the app is still there after handling the unplug (checked again after the replug)
     alive = app.proc.poll() is None
-    detached = [r for r in app.records() if r.get("kind") == "handset_event" and r.get("value") == "detached"]
     try:
         sipp_rc = sipp.wait(20)
     except subprocess.TimeoutExpired:
         sipp.kill()
         sipp_rc = None
-    note(f"SIPp exit {sipp_rc}; node removed: {bool(gone)}; detached records: {len(detached)}")
+    note(f"SIPp exit {sipp_rc}; node removed: {bool(gone)}; detached records: {len(detached or [])}")
     uhid.close()
     if alive:
         replug(app, trace, uhid.state)

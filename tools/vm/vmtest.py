@@ -57,7 +57,7 @@ DEFAULT_TRACE = "devices/jabra-gn/traces/gn-call-keypad.hid"
 # replay stops before the first event after it: the rest of the recorded call (for gn-call-keypad.hid: mute,
 # flash, hang-up) is replaced by the unplug. bye_within_s is generous: the product's 1 s promise is measured
 # on the host (tests/test_hotplug_call_umockdev.py); TCG runs the guest ~10x slower.
-SCENARIO = {"listen_s": 4.0, "talk_s": 2.0, "bye_within_s": 3.0, "sipp_port": 5070, "app_sip_port": 5062}
+SCENARIO = {"listen_s": 3.0, "talk_s": 1.5, "bye_within_s": 3.0, "sipp_port": 5070, "app_sip_port": 5062}
 GUEST_RESULTS = ("boot", "sound-card", "app-ready", "hidraw-node", "udev-rule", "app-attached", "doctor",
                  "call-reaches-sipp", "handset-outputs", "bye-on-unplug", "replug-reattached", "replug-hook-state",
                  "daemon-survives", "dial-tone-device")
