@@ -95,6 +95,9 @@ class AudioEngine:
         """The handset's sysfs node (hidraw/USB interface) changed (attach/detach): its sound card is looked
         up at the next stream open. Ignored while a device name was given (CLI/config wins)."""
         self.handset_syspath = syspath
+        if syspath and self.streaming and not self.device:
+            self._tell("audio_notice", {"message": "the handset's own sound card is used from the next call or "
+                                                   "tone (PortAudio re-scans only when no stream is open)"})
         self._wake.set()
 
     def set_hands_free(self, on: bool) -> None:
