@@ -175,7 +175,7 @@ CALL_EVENTS = frozenset(
         "resumed",
         "ended",  # code + reason (e.g. 486 Busy Here, 487 Request Terminated, 200 BYE)
         "dtmf",  # value = digit received
-        "transfer",  # value = accepted | succeeded | failed
+        "transfer",  # value = accepted | succeeded | failed (our REFER); requested (the far end REFERs us)
         "presence",  # buddy state: value = state, remote_number
     }
 )
