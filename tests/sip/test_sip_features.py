@@ -171,3 +171,21 @@ def test_ice_on_a_loopback_bind_is_switched_off_with_a_notice(make_core, pjpeer)
     dut.wait("connected", call_id=cid)
     dut.run("hangup", call_id=cid)
     dut.wait("ended", call_id=cid)
+
+
+def test_srtp_optional_falls_back_to_plain_rtp(make_core, sipp_uas):
+    uas = sipp_uas("uas_answer.xml")  # answers RTP/AVP only
+    dut = make_core('[[account]]\nname = "lan"\nuser = "usbphone"\nsrtp = "optional"\n')
+    cid = dut.run("dial", target=uas.uri())
+    dut.wait("connected", call_id=cid)
+    dut.run("hangup", call_id=cid)
+    dut.wait("ended", call_id=cid)
+    assert uas.wait() == 0, uas.log()
+
+
+def test_srtp_mandatory_refuses_a_peer_without_srtp(make_core, pjpeer):
+    peer = pjpeer("[sip]\nauto_answer = true\n")  # SRTP off
+    dut = make_core('[[account]]\nname = "lan"\nuser = "usbphone"\nsrtp = "mandatory"\n')
+    cid = dut.run("dial", target=peer.uri())
+    ended = dut.wait("ended", call_id=cid)
+    assert ended.extra["connected"] is False and ended.code == 488, ended
