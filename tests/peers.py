@@ -49,7 +49,7 @@ def require(*binaries: str) -> None:
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = HOST, pair: bool = False) -> int:
     """A port that is free right now for UDP (and TCP); ``pair`` = also port+1 free (RTP+RTCP)."""
     for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(_family(host), kind) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
         if port > 65000:
@@ -59,9 +59,13 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = HOST, pair: bool = Fals
     raise RuntimeError("no free port found")
 
 
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _free(host: str, port: int) -> bool:
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(_family(host), kind) as s:
             try:
                 s.bind((host, port))
             except OSError:
@@ -85,7 +89,7 @@ def udp_bound(port: int, host: str = HOST) -> bool:
 
 
 def _free_udp(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    with socket.socket(_family(host), socket.SOCK_DGRAM) as s:
         try:
             s.bind((host, port))
         except OSError:
@@ -181,7 +185,8 @@ class Sipp(Proc):
                    scenario or sn, port, host)
 
     def uri(self, user: str = "100") -> str:
-        return f"sip:{user}@{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"sip:{user}@{host}:{self.port}"
 
     def sent_and_received(self) -> str:
         """SIPp's message trace (every SIP message it sent and received)."""

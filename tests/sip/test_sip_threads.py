@@ -92,3 +92,24 @@ def test_shutdown_with_an_unanswered_call_is_clean(make_core):
     dut.core.shutdown()  # must return, and the process must not abort later
     assert not dut.core.started
     assert cid is not None
+
+
+def test_process_exit_without_shutdown_does_not_abort(tmp_path):
+    """An app that dies without shutdown(): the interpreter exit must not abort in a pjsua2 destructor."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "noshut.py"
+    script.write_text(
+        "import queue, sys\n"
+        "from usbphone.config import Config\n"
+        "from usbphone.events import CallCommand\n"
+        "from usbphone.sip.core import CallCore\n"
+        "q = queue.Queue()\n"
+        "core = CallCore(Config(), q.put, bind='127.0.0.1:0')\n"
+        "core.start()\n"
+        "core.execute(CallCommand('dial', target='sip:nobody@127.0.0.1:9'))\n"
+        "sys.exit(3)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "Assertion" not in r.stderr

@@ -35,13 +35,16 @@ def default_bind(config: Config, target: str = "") -> str | None:
     """
     if config.sip.bind != DEFAULT_BIND or not target:
         return None
-    from usbphone.sip.inbound import host_of
+    from usbphone.sip.inbound import host_of, resolve_hosts
 
+    host = host_of(target)
+    if "@" not in target and ":" not in target and "." not in host and host != "localhost":
+        return None  # a number or a user name: dialled in the account's domain
     try:
-        ip = ipaddress.ip_address(host_of(target))
-    except ValueError:
-        return None
-    return "127.0.0.1" if ip.is_loopback else None
+        ips = [ipaddress.ip_address(host)]
+    except ValueError:  # a name such as localhost: what does it resolve to?
+        ips = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve_hosts([host])]
+    return "127.0.0.1" if ips and all(ip.is_loopback and ip.version == 4 for ip in ips) else None
 
 
 def audio_hook(device: str, config: Config) -> Any:

@@ -48,9 +48,12 @@ def parse_bind(text: str) -> BindAddress:
         host = text
     host = host or "0.0.0.0"
     try:
-        ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host)
     except ValueError:
         raise BindError(f"bad bind address {text!r}: {host!r} is not an IP address") from None
+    if ip.version == 6:
+        # pjsua 2.15 asserts (aborts the process) on IPv6 media with a bound transport: not supported yet
+        raise BindError(f"bad bind address {text!r}: IPv6 is not supported yet; bind an IPv4 address")
     if port_text and not port_text.isdigit():
         raise BindError(f"bad bind address {text!r}: port {port_text!r} is not a number")
     port = int(port_text) if port_text else DEFAULT_PORT

@@ -14,6 +14,7 @@ wiring in media.py, config mapping in pjconfig.py, re-registration in retry.py.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -127,6 +128,7 @@ class CallCore:
         if self._ep is not None:
             raise CallError("call core already started")
         self._owner = threading.get_ident()
+        atexit.register(self._at_exit)
         ep = pj.Endpoint()
         with _quiet_stdout():
             ep.libCreate()
@@ -214,10 +216,25 @@ class CallCore:
             time.sleep(0.01)
         self._destroy()
 
+    def _at_exit(self) -> None:
+        """Interpreter exit without shutdown() (a crashed app): shut down if this is the owner thread,
+        else at least keep pjsua2's Call destructors from running after the library is gone."""
+        if self._ep is None:
+            return
+        if threading.get_ident() == self._owner:
+            self.shutdown()
+            return
+        with self._lock:
+            calls = self._calls + self._dead
+        for call in calls:
+            call.thisown = False
+        _LINGERING.extend(calls)
+
     def _destroy(self) -> None:
         ep, self._ep = self._ep, None
         if ep is None:
             return
+        atexit.unregister(self._at_exit)
         self.closing = True
         self.retrier.stop()
         self._buddies.clear()
