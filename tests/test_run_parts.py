@@ -117,3 +117,32 @@ def test_user_errors_are_one_line(tmp_path, args, msg):
     p = _run(*args, tmp_path=tmp_path)
     assert p.returncode in (1, 2) and msg in p.stderr and "Traceback" not in p.stderr
     assert p.stderr.strip().count("\n") == 0, p.stderr
+
+
+def test_volume_store_keeps_volumes_per_device(tmp_path, monkeypatch):
+    from usbphone.volumes import VolumeStore, default_path
+
+    path = tmp_path / "state" / "volumes.json"
+    store = VolumeStore(path)
+    assert store.get("hidraw:0b0e:0307:sn=A") is None
+    store.put("hidraw:0b0e:0307:sn=A", 30, 90)
+    store.put("usb:6993:b001:port=1-2", 70, 40)
+    again = VolumeStore(path)
+    assert again.get("hidraw:0b0e:0307:sn=A") == (30, 90) and again.get("usb:6993:b001:port=1-2") == (70, 40)
+    path.write_text("{not json")
+    assert VolumeStore(path).get("hidraw:0b0e:0307:sn=A") is None  # unreadable: defaults, said once
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "svc"))
+    assert default_path() == tmp_path / "svc" / "volumes.json"
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_path() == tmp_path / "xdg" / "usbphone" / "volumes.json"
+
+
+def test_volume_store_survives_a_read_only_place(tmp_path):
+    from usbphone.volumes import VolumeStore
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = VolumeStore(blocker / "sub" / "volumes.json")  # a file where a directory should be
+    store.put("k", 10, 20)  # cannot save: warned once, kept in memory
+    assert store.get("k") == (10, 20)

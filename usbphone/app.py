@@ -92,7 +92,7 @@ class App:
         self.handset: Handset | None = None
         self.virtual: Any = None
         self.phone = Phone(self.settings, Capabilities(hook=True))
-        self.volumes: dict[str, tuple[int, int]] = {}
+        self.volumes: Any = None  # VolumeStore, opened when a real device is first used
         self.replay_transport: Any = None
         self._stop = False
 
@@ -204,16 +204,16 @@ class App:
             self.audio.use_handset(getattr(handset, "syspath", None))  # its own USB sound card, if any
         old, self.phone = self.phone, Phone(self.settings, caps or handset.caps)
         self.phone.last_number, self.phone.dnd = old.last_number, old.dnd  # the line's, not the device's
-        key = getattr(handset, "key", "")
-        if key in self.volumes:
-            self.phone.volume, self.phone.ring_volume = self.volumes[key]
+        key = self._volume_key()
+        saved = self._volume_store().get(key) if key else None
+        if saved is not None:
+            self.phone.volume, self.phone.ring_volume = saved
         self._perform(self.phone.handle_handset(HandsetEvent("device", "attached"), self.clock()))
 
     def _hotplug(self, notice: Any) -> None:
         key = notice.identity.key
         current = getattr(self.handset, "key", None)
         if notice.action == "detached" and key == current:
-            self.volumes[key] = (self.phone.volume, self.phone.ring_volume)
             self._perform(self.phone.handle_handset(HandsetEvent("device", "detached"), self.clock()))
             self.handset.stop()  # type: ignore[union-attr]
             self.handset = None
@@ -323,8 +323,22 @@ class App:
                     self.handset.send(action)
                 if self.audio is not None:
                     self._audio_command(action)
+                if action.kind in ("volume", "ring_volume") and self._volume_key():
+                    self._volume_store().put(self._volume_key(), self.phone.volume, self.phone.ring_volume)
             else:
                 self._call(action)
+
+    def _volume_key(self) -> str:
+        """Volumes are kept for real devices (hotplug identity), not for replays or the terminal."""
+        key = getattr(self.handset, "key", "")
+        return "" if key in ("", "replay") else key
+
+    def _volume_store(self) -> Any:
+        if self.volumes is None:
+            from usbphone.volumes import VolumeStore
+
+            self.volumes = VolumeStore()
+        return self.volumes
 
     def _audio_command(self, cmd: HandsetCommand) -> None:
         """Tones and volumes go to the earpiece; a handset with no ringer rings through its speaker."""
