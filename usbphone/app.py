@@ -7,8 +7,12 @@ The main thread owns the Phone and the CallCore (pjsua2 calls happen only here) 
 
 Handset choice: ``--replay TRACE`` (the trace is the handset, with its timing; the app quits a few seconds
 after it ends), else the first attached handset udev reports, else the terminal as a virtual handset,
-else (no TTY) a notice and a wait for a device. Edit this module when the wiring changes; behaviour belongs
-in usbphone/phone/, SIP in usbphone/sip/, devices in usbphone/hid/.
+else (no TTY) a notice and a wait for a device (callers then get 480 at once instead of ringing nothing).
+The echo test UA (usbphone/echo.py) starts when its number is dialled and stops after its last call.
+Signals: SIGINT/SIGTERM are blocked in every thread and taken by one sigwait thread (a Quit item), so
+Ctrl-C never interrupts pjsua2 mid-call; shutdown hangs up, unregisters, stops the echo UA, exits 0.
+Edit this module when the wiring changes; behaviour belongs in usbphone/phone/, SIP in usbphone/sip/,
+opening devices in usbphone/handsets.py, per-device volumes in usbphone/volumes.py.
 """
 
 from __future__ import annotations
