@@ -90,3 +90,24 @@ def test_every_built_in_fact_names_its_source() -> None:
         for i, rule in enumerate(prof.matches):
             assert rule.source.strip(), f"{prof.path}: [[match]] #{i + 1} has no source"
         assert (Path(prof.path).parent / "NOTES.md").is_file(), f"{prof.path}: no NOTES.md beside it"
+
+
+def test_unreadable_local_directory_is_skipped_not_fatal(tmp_path, monkeypatch):
+    """The service user cannot enter root's ~/.config: built-in profiles still load."""
+    import os
+
+    from usbphone.profiles import loader
+
+    locked = tmp_path / "locked"
+    (locked / "x").mkdir(parents=True)
+    monkeypatch.setenv("USBPHONE_DEVICES", str(locked / "x"))
+    real_glob = loader.Path.glob
+
+    def refusing_glob(self, pattern):
+        if str(self).startswith(str(locked)):
+            raise PermissionError(13, os.strerror(13), str(self))
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(loader.Path, "glob", refusing_glob)
+    profiles = loader.load_profiles()
+    assert any(p.id == "yealink-usb-p1k" for p in profiles)

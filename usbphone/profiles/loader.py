@@ -10,6 +10,7 @@ Edit this module when the search path or matching precedence changes.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -28,6 +29,7 @@ BUILTIN_DIR = Path(__file__).resolve().parents[2] / "devices"
 SYSTEM_DIR = Path("/etc/usbphone/devices")
 INSTALLED_DIR = Path("/usr/share/usbphone/devices")
 LAYER_RANK = {"user": 0, "system": 1, "built-in": 2}
+log = logging.getLogger(__name__)
 
 
 def search_path(include_local: bool = True) -> list[tuple[str, Path]]:
@@ -113,13 +115,23 @@ def _check_conflicts(profiles: list[Profile]) -> None:
             claimed[key] = prof
 
 
+def _profile_files(directory: Path) -> list[Path]:
+    """The profile files of one search directory; an unreadable directory (e.g. another user's
+    ~/.config seen by the service user) is skipped with a warning instead of stopping everything."""
+    try:
+        if not directory.is_dir():
+            return []
+        return sorted(directory.glob("*/profile.toml"))
+    except OSError as exc:
+        log.warning("skipping profile directory %s: %s", directory, exc.strerror or exc)
+        return []
+
+
 def load_profiles(include_local: bool = True) -> list[Profile]:
     """All profiles, local overrides first. Raises ProfileError on the first bad file."""
     by_id: dict[str, Profile] = {}
     for layer, directory in search_path(include_local):
-        if not directory.is_dir():
-            continue
-        for path in sorted(directory.glob("*/profile.toml")):
+        for path in _profile_files(directory):
             pid = path.parent.name
             if pid in by_id:
                 continue  # an earlier (local) layer already defines this id
