@@ -20,9 +20,6 @@ from usbphone.config import Config, parse_config
 from usbphone.events import CallCommand, CallEvent
 from usbphone.sip.core import CallCore
 
-pytestmark = pytest.mark.peers
-
-
 class Dut:
     """The device under test: a started CallCore plus its event queue."""
 
