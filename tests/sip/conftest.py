@@ -20,6 +20,7 @@ from usbphone.config import Config, parse_config
 from usbphone.events import CallCommand, CallEvent
 from usbphone.sip.core import CallCore
 
+
 class Dut:
     """The device under test: a started CallCore plus its event queue."""
 
