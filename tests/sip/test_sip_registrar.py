@@ -169,3 +169,14 @@ def test_password_never_reaches_the_logs_even_at_full_sip_logging(make_core, kam
     logged = caplog.text
     assert "REGISTER sip:" in logged and "Authorization: Digest" in logged  # pjsip's message log is on
     assert secret not in logged and secret not in repr(dut.core.config)
+
+
+def test_registration_recovers_after_the_registrar_comes_back(make_core, kamailio):
+    kam = kamailio(USERS | {"recover": "recoverpw"})
+    text = account(kam, "alice", password="recoverpw").replace('"alice"', '"recover"')
+    dut = make_core(text + "retry_interval = 1\nretry_jitter = 0\n")
+    first, second = dut.wait("registration"), dut.wait("registration")
+    assert (first.value, first.code, second.value, second.code) == ("failed", 503, "failed", 503)
+    ok = dut.wait("registration", timeout=10)
+    assert (ok.value, ok.code) == ("registered", 200)
+    assert dut.drain(2.5) == []  # registered: no more retries
