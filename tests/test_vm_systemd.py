@@ -35,7 +35,8 @@ EXPECTED = ["usb-sound-card", "hidraw-node", "udev-rule-fired", "node-permission
             "service-user", "device-opened", "call-reaches-sipp", "output-reports", "bye-after-unplug",
             "sipp-scenario", "daemon-keeps-running", "secret-not-logged"]
 
-pytestmark = pytest.mark.vm
+# cold image build (up to 900 s on a loaded 2-core machine) + boot under TCG (up to 600 s)
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(1600)]
 DIAL_TONE_HZ = (350.0, 440.0)  # US dial tone (ITU-T E.180 national tones; the Phone's default country)
 
 
