@@ -308,11 +308,6 @@ def test_appliance_plays_dial_tone_and_ringback_into_the_earpiece(jack_server: J
     assert closed and all(c["errors"] == 0 for c in closed)
 
 
-@pytest.mark.xfail(reason="usbphone/sip/callbacks.py calls media_started() only for the first active media; "
-                          "pjsua re-creates the stream on hold/resume (same slot number, connections gone), so "
-                          "the bridge is never told to reconnect. Fix (checked): call media_started on every "
-                          "ACTIVE/REMOTE_HOLD media state; AudioBridge.connect is idempotent.",
-                   strict=False)
 def test_audio_comes_back_after_hold_and_resume(jack_server: JackServer, tmp_path: Path) -> None:
     with ExitStack() as stack:
         uas = Sipp.uas(tmp_path, scenario="uas_hold.xml")  # accepts hold and resume re-INVITEs; echoes RTP

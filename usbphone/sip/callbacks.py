@@ -108,12 +108,14 @@ class SipCall(pj.Call):
                 continue
             status = mi.status
             if status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
-                am = self.getAudioMedia(mi.index)
-                if self.audio_media is None:
-                    self.audio_media = am
-                    self.core.media_started(self, am)
-                    if self.muted:
-                        self.core.reapply_mute(self)
+                # Every time, not only the first: pjsua re-creates the stream on a re-INVITE (hold, resume,
+                # codec change) and its new conference port has no connections (measured in
+                # tests/test_audio_jack.py::test_audio_comes_back_after_hold_and_resume); connecting is
+                # idempotent (pjmedia_conf_connect_port on a connected pair succeeds).
+                self.audio_media = self.getAudioMedia(mi.index)
+                self.core.media_started(self, self.audio_media)
+                if self.muted:
+                    self.core.reapply_mute(self)
             hold = _HOLD_STATES.get(status, "")
             if (self.pending_media_op, hold) in (("hold", "local"), ("resume", "")):
                 self.pending_media_op = ""

@@ -24,11 +24,13 @@ def apply_mute(call: SipCall) -> None:
         return
     if call.muted:
         target = am.getPortId()
+        known = {p.getPortId() for p in call.muted_sources}  # re-applied after a re-created stream: no doubles
         for port in pj.Endpoint.instance().mediaEnumPorts2():
             info = port.getPortInfo()  # keep it alive while reading listeners (recipes §4 pitfall 1)
             if port.getPortId() != target and target in list(info.listeners):
                 port.stopTransmit(am)
-                call.muted_sources.append(port)
+                if port.getPortId() not in known:
+                    call.muted_sources.append(port)
     else:
         sources, call.muted_sources = call.muted_sources, []
         for port in sources:
