@@ -33,6 +33,24 @@ def test_cli_device_wins_over_config() -> None:
     assert AudioBridge(None, 8000, None).samplerate == 8000
 
 
+def test_call_audio_device_keeps_the_config_audio_keys(tmp_path) -> None:
+    """`usbphone call --audio-device NAME`: the name wins, every other [audio] key still comes from the file."""
+    from usbphone.commands.sipcli import audio_hook
+    from usbphone.config import load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[audio]\ndevice = "pulse"\nbridge_rate = 8000\nvolume = 40\nlatency = "high"\n'
+                   'echo_cancel = "on"\ncountry = "de"\nlinger_s = 0.25\n')
+    bridge = audio_hook("system", load_config(cfg))
+    try:
+        s = bridge.settings
+        assert bridge.device == "system" and bridge.bridge_rate == 8000 and bridge.uplink.rate == 8000
+        assert (s.volume, s.latency, s.echo_cancel, s.country, s.linger_s) == (40, "high", "on", "de", 0.25)
+        assert bridge.stats()["device"] == "system"
+    finally:
+        bridge.close()
+
+
 def test_volume_curve() -> None:
     assert volume_gain(100) == 1.0 and volume_gain(0) == 0.0
     assert volume_gain(50) == pytest.approx(10 ** (-15 / 20))
