@@ -3,9 +3,10 @@
 ``AudioEngine`` owns the two ``DriftBuffer``s (microphone -> calls, calls -> earpiece), the Phone's current
 tone, and a control thread that opens the duplex stream (usbphone/audio/stream.py) when a call or a tone
 needs it, closes it ``linger_s`` after the last one ends, notices a lost device (unplug, PortAudio error,
-no callbacks for 0.4 s) within 0.5 s, and retries a busy or missing device with backoff (0.5 s doubling to
-8 s), reporting each fault once through ``notify`` (``audio_fault`` with ``kind`` and, for ``device_lost``,
-the [audio] ``device_lost`` policy "keep"/"hangup" for the app to apply). A stream PortAudio cannot stop (its
+no callbacks for three periods and at least 0.4 s: audio/watchdog.py) within 0.5 s on a low-latency stream,
+and retries a busy or missing device with backoff (0.5 s doubling to 8 s), reporting each fault once
+through ``notify`` (``audio_fault`` with ``kind`` and, for ``device_lost``, the [audio] ``device_lost``
+policy "keep"/"hangup" for the app to apply). A stream PortAudio cannot stop (its
 JACK host waits forever on a dead server) is abandoned after 1 s rather than blocking anything. Opening is
 slow (tens of ms, more on JACK), hence the thread; it never touches pjsua2. No pjsua2 import here: the
 conference-bridge side is usbphone/sip/audio.py. Edit this module for the bridge's policy.

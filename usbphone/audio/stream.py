@@ -29,11 +29,11 @@ import sounddevice as sd
 import soxr
 
 from usbphone.audio.ringbuffer import DriftBuffer
+from usbphone.audio.watchdog import STARTUP_S, CallbackClock
 
 log = logging.getLogger("usbphone.audio")
 
 _open_streams = 0
-STARTUP_S = 0.5
 _open_lock = threading.Lock()
 
 
@@ -121,8 +121,8 @@ class DuplexStream:
         self._down = _Resampler(bridge_rate, samplerate)
         self._fifo = np.zeros(0, dtype=np.float32)  # earpiece samples at the device rate not yet played
         self._closing = False
-        self.last_callback_t: float | None = None
         self.started_at = time.monotonic()
+        self.clock = CallbackClock(self.started_at)
         channels = _channels(device)
         self._stream = sd.Stream(
             device=device, samplerate=samplerate, channels=channels, dtype="float32", latency=latency,
@@ -134,6 +134,7 @@ class DuplexStream:
             _open_streams += 1
         self._counted = True
         try:
+            self.clock.latency_s = max(self.latency_s)  # the host's buffers: how far apart callbacks may be
             self._stream.start()
         except Exception:
             self.close()
@@ -158,15 +159,15 @@ class DuplexStream:
         st = self.stats
         try:
             st.callbacks += 1
-            self.last_callback_t = time.monotonic()
-            if status and time.monotonic() - self.started_at < STARTUP_S:
+            now = time.monotonic()
+            self.clock.tick(now, frames, self.samplerate)
+            if status and now - self.started_at < STARTUP_S:
                 st.startup_xruns += 1
             elif status:
                 st.input_overflows += bool(status.input_overflow)
                 st.input_underflows += bool(status.input_underflow)
                 st.output_underflows += bool(status.output_underflow)
                 st.output_overflows += bool(status.output_overflow)
-            now = self.last_callback_t
             in_call = self._capture()
             if in_call:  # nobody reads the microphone or writes the earpiece buffer outside a call
                 out = self._earpiece(frames, now)
@@ -213,11 +214,10 @@ class DuplexStream:
     def active(self) -> bool:
         return bool(self._stream.active) and not self.lost
 
-    def stalled(self, now: float, limit_s: float = 0.4) -> bool:
-        """No callback for ``limit_s``: the device or its server is gone without PortAudio saying so (a JACK
-        server that dies never calls the finished callback)."""
-        last = self.last_callback_t or self.started_at
-        return now - last > limit_s + (STARTUP_S if self.last_callback_t is None else 0.0)
+    def stalled(self, now: float) -> bool:
+        """No callback for a few periods (usbphone/audio/watchdog.py): the device or its server is gone
+        without PortAudio saying so (a JACK server that dies never calls the finished callback)."""
+        return self.clock.stalled(now)
 
     def close(self, timeout_s: float = 1.0) -> bool:
         """Stop and close; False when PortAudio hung (its JACK host waits forever for a dead server's
