@@ -98,7 +98,7 @@ def test_service_credential_path_is_a_warning_outside_the_service(tmp_path: Path
     cfg = tmp_path / "config.toml"
     cfg.write_text((Path(__file__).resolve().parents[1] / "udev/config.toml.example").read_text()
                    .replace("#[[account]]", "[[account]]").replace('#name = "office"', 'name = "office"')
-                   .replace('#user = "alice"', 'user = "alice"').replace("#password_file", "password_file"))
+                   .replace('#user = "alice"', 'user = "alice"').replace("#password_credential", "password_credential"))
     rc, checks = doctor(tmp_path, args=("--config", str(cfg)))
     config = next(c for c in checks if c["what"] == "config")
     assert config["level"] == "warning" and "journalctl -u usbphone.service" in config["fix"], config

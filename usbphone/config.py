@@ -10,13 +10,16 @@ Shared by every command (`run`, `call`, `register`, ...). Sections and what read
     [phone] [log] [device]   free-form tables for the appliance; validated by their owners (``Config.extra``)
 
 No file at all is a valid configuration: no accounts = no-registrar mode (direct IP calls on the LAN).
-Passwords are never printed: ``repr()`` hides them and errors never quote them.
+A password comes from ``password``, ``password_file`` or ``password_credential`` (a systemd credential:
+LoadCredential= puts it in $CREDENTIALS_DIRECTORY). Passwords are never printed: ``repr()`` hides them
+and errors never quote them.
 Edit this module when a section or key is added; keep defaults here, not in the modules that read them.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -35,6 +38,8 @@ NETWORK_WORDS = ("loopback", "local")
 PRESENCE_STATES = ("available", "busy", "dnd", "away", "offline")
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian/Ubuntu; the wheel's OpenSSL looks in /etc/pki
 FREE_FORM_SECTIONS = ("phone", "log", "device")
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(UserError):
@@ -146,7 +151,7 @@ def default_paths() -> list[Path]:
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and validate a config file; ``None`` = the first default path that exists, else defaults."""
     if path is None:
-        found = next((p for p in default_paths() if p.is_file()), None)
+        found = next((p for p in default_paths() if _readable_candidate(p)), None)
         if found is None:
             return Config()
         path = found
@@ -160,6 +165,16 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     return parse_config(data, str(p))
+
+
+def _readable_candidate(path: Path) -> bool:
+    """Is this default path a file? A path inside a directory we may not enter (e.g. HOME=/root seen by the
+    service user) is skipped with a warning instead of a traceback (as profiles/loader.py does)."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        log.warning("skipping config path %s: %s", path, exc.strerror or exc)
+        return False
 
 
 def parse_config(data: dict[str, Any], where: str = "config") -> Config:
@@ -309,14 +324,20 @@ def _account(t: dict[str, Any], index: int, where: str, base: Path) -> AccountCo
             raise r.fail(key, f"{value!r} is not a SIP URI (e.g. \"sip:pbx.example.org\")")
     password = r.get("password", str, "")
     pw_file = r.get("password_file", str, "")
-    if password and pw_file:
-        raise r.fail("password_file", "give either password or password_file, not both")
+    credential = r.get("password_credential", str, "")
+    given = [k for k, v in (("password", password), ("password_file", pw_file),
+                            ("password_credential", credential)) if v]
+    if len(given) > 1:
+        raise r.fail(given[1], "give only one of password, password_file, password_credential "
+                               f"(this account sets {', '.join(given)})")
     if pw_file:
         path = Path(pw_file) if Path(pw_file).is_absolute() else base / pw_file
         try:
             password = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise r.fail("password_file", f"cannot read {path}: {exc.strerror}") from None
+    if credential:
+        password = _read_credential(credential, r)
     cfg = AccountConfig(
         name=name,
         user=user,
@@ -340,6 +361,29 @@ def _account(t: dict[str, Any], index: int, where: str, base: Path) -> AccountCo
         raise r.fail("keepalive", f"{cfg.keepalive} is too short (0 = off, or 5..3600 seconds)")
     r.done()
     return cfg
+
+
+def _read_credential(name: str, r: _Reader) -> str:
+    """The password systemd passed as credential ``name`` (LoadCredential=NAME:FILE in the unit puts the file
+    in $CREDENTIALS_DIRECTORY, readable by the service user only). The value is never quoted in errors."""
+    key = "password_credential"
+    if name in (".", "..") or "/" in name:
+        raise r.fail(key, f"{name!r} is not a credential name (the NAME of LoadCredential=NAME:FILE, "
+                          "e.g. \"sip-password\")")
+    directory = os.environ.get("CREDENTIALS_DIRECTORY", "")
+    if not directory:
+        raise r.fail(key, f"$CREDENTIALS_DIRECTORY is not set, so the credential {name!r} cannot be read: it "
+                          f"exists only inside a systemd service with LoadCredential={name}:FILE (systemd puts it "
+                          "under /run/credentials/UNIT/); outside the service use password_file")
+    path = Path(directory) / name
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise r.fail(key, f"no credential {name!r} in $CREDENTIALS_DIRECTORY ({directory}): the unit needs "
+                          f"LoadCredential={name}:FILE") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise r.fail(key, f"cannot read credential {name!r} ({path}): {reason}") from None
 
 
 def _dialplan(t: dict[str, Any], where: str) -> DialplanConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -75,6 +76,27 @@ def test_register_ok_and_wrong_password(tmp_path: Path, kamailio):
     assert r.returncode == 1
     assert "alice: registration failed: 401 Unauthorized" in r.stdout or "403" in r.stdout, r.stdout
     assert "s3cret-wrong" not in r.stdout + r.stderr
+
+
+def test_register_with_the_password_from_a_systemd_credential(tmp_path: Path, kamailio):
+    """password_credential: the password comes from $CREDENTIALS_DIRECTORY (LoadCredential=), never shows."""
+    kam = kamailio(USERS)
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "sip-password").write_text(USERS["alice"] + "\n")
+    cfg = tmp_path / "cred.toml"
+    cfg.write_text(account(kam, "alice").replace(f'password = "{USERS["alice"]}"',
+                                                 'password_credential = "sip-password"'))
+    assert "password =" not in cfg.read_text()
+    args = [sys.executable, "-m", "usbphone.cli", "register", "--config", str(cfg), "--bind", "127.0.0.1:0"]
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=str(creds))
+    r = subprocess.run(args, capture_output=True, text=True, timeout=40, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "alice: registered (200 OK" in r.stdout and USERS["alice"] not in r.stdout + r.stderr
+    env.pop("CREDENTIALS_DIRECTORY")
+    r = subprocess.run(args, capture_output=True, text=True, timeout=40, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "password_credential: $CREDENTIALS_DIRECTORY is not set" in r.stderr
 
 
 def test_register_without_registrar_and_bad_config_are_one_line_errors(tmp_path: Path):

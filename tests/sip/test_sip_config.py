@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +78,65 @@ def test_password_file(tmp_path):
     (tmp_path / "pw").write_text("s3cret\n")
     (tmp_path / "c.toml").write_text('[[account]]\nuser = "a"\nregistrar = "sip:x"\npassword_file = "pw"\n')
     assert load_config(tmp_path / "c.toml").accounts[0].password == "s3cret"
+
+
+CRED_ACCOUNT = '[[account]]\nname = "office"\nuser = "a"\nregistrar = "sip:x"\npassword_credential = "sip-password"\n'
+
+
+def test_password_credential_reads_the_systemd_credential(tmp_path, monkeypatch, caplog):
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "sip-password").write_text("s3cret-cred\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    caplog.set_level("DEBUG")
+    c = parse(CRED_ACCOUNT)
+    assert c.accounts[0].password == "s3cret-cred"
+    assert "s3cret-cred" not in repr(c) and "s3cret-cred" not in caplog.text
+
+
+def test_password_credential_errors_are_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with pytest.raises(ConfigError) as e:
+        parse(CRED_ACCOUNT)
+    msg = str(e.value)
+    assert msg.startswith("test.toml: [account 'office'] password_credential: $CREDENTIALS_DIRECTORY is not set")
+    # doctor (usbphone/commands/doctor.py) turns errors naming /run/credentials/ into "only inside the service"
+    assert "LoadCredential=sip-password:FILE" in msg and "/run/credentials/" in msg
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"no credential 'sip-password' in \$CREDENTIALS_DIRECTORY \("):
+        parse(CRED_ACCOUNT)
+    (tmp_path / "sip-password").mkdir()
+    with pytest.raises(ConfigError, match="cannot read credential 'sip-password'"):
+        parse(CRED_ACCOUNT)
+    with pytest.raises(ConfigError, match="'../etc/shadow' is not a credential name"):
+        parse(CRED_ACCOUNT.replace('"sip-password"', '"../etc/shadow"'))
+    with pytest.raises(ConfigError) as e:
+        parse(CRED_ACCOUNT + 'password = "hunter2"\n')
+    assert "give only one of password, password_file, password_credential" in str(e.value)
+    assert "hunter2" not in str(e.value)
+
+
+def _can_drop_to_nobody() -> bool:
+    return os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+@pytest.mark.skipif(not _can_drop_to_nobody(), reason="needs root and setpriv to run as an unprivileged uid")
+def test_default_config_path_in_an_unreadable_directory_is_skipped(tmp_path):
+    """The service user (uid 65534) with HOME=/root: ~/.config/usbphone/config.toml cannot even be looked at."""
+    home = Path(tempfile.mkdtemp(prefix="usbphone-home-", dir="/tmp"))  # root-owned, mode 0700
+    try:
+        (home / ".config/usbphone").mkdir(parents=True)
+        (home / ".config/usbphone/config.toml").write_text('[sip]\ndtmf = "info"\n')
+        os.chmod(home, 0o700)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
+        code = "from usbphone.config import load_config; print('dtmf', load_config().sip.dtmf)"
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                            code], capture_output=True, text=True, env=env, timeout=60, cwd="/")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"skipping config path {home}/.config/usbphone/config.toml: Permission denied" in r.stderr
+    assert r.stdout.strip() in ("dtmf rfc4733", "dtmf info")  # defaults, or /etc/usbphone's if this host has one
 
 
 @pytest.mark.parametrize("text,message", [
@@ -188,11 +253,18 @@ def test_local_networks_include_this_hosts_subnets():
     assert "127.0.0.0/8" in nets
 
 
-def test_installed_example_config_is_valid():
-    from pathlib import Path
-
+def test_installed_example_config_is_valid(tmp_path, monkeypatch):
     example = Path(__file__).resolve().parents[2] / "udev" / "config.toml.example"
     if not example.exists():
         pytest.skip("no udev/config.toml.example in this tree")
     c = load_config(example)
     assert c.sip.bind == "0.0.0.0:5060"
+    # its account, filled in as the comments say, takes the password from the service's credential
+    text = example.read_text()
+    for key in ("[[account]]", "name", "user", "registrar", "domain", "password_credential"):
+        text = text.replace(f"#{key}", key, 1)
+    (tmp_path / "sip-password").write_text("from-the-credential\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    (tmp_path / "c.toml").write_text(text)
+    acc = load_config(tmp_path / "c.toml").accounts[0]
+    assert (acc.name, acc.user, acc.password) == ("office", "alice", "from-the-credential")
