@@ -72,7 +72,7 @@ def test_phone_section_builds_settings():
                                        "country": "de", "echo_number": "", "mute_window": 1})
     assert (s.inter_digit_timeout, s.send_key, s.digit_map) == (2.5, "*", ("1xx",))
     assert s.reject_code == 486 and not s.call_waiting and s.features.redial == "*9" and s.mute_window == 1.0
-    assert app == {"country": "de", "echo_number": ""}
+    assert app == {"country": "de", "echo_number": "", "unplugged_call": "hangup"}
 
 
 @pytest.mark.parametrize("table,msg", [

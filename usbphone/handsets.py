@@ -4,13 +4,20 @@
 opens a device discovery/hotplug reported. Both give a ``DeviceHandset``: ``send(HandsetCommand)`` encodes
 and writes (the writes go to ``on_write`` for the event log), ``stop()`` sends the driver's goodbye writes
 and closes. The virtual terminal handset (usbphone/virtual_handset.py) has the same two methods.
+
+Lines: the config's ``[device]`` table binds handsets to lines (``[[account]]`` names), one key per rule:
+``"0b0e:0307" = "office"`` (VID:PID), ``"serial:J1" = "home"``, ``"usb:1-2.3" = "home"`` (USB port path),
+``"profile:yealink-p1k" = "office"``. The most specific rule wins (serial, USB path, VID:PID, profile);
+a handset no rule names is on the default line (the first account). ``Bindings.line_for(...)`` answers.
 Edit this module when the way the app opens a handset changes; the wiring is in usbphone/app.py.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from usbphone.drivers.base import Capabilities, OutputReport
@@ -31,6 +38,7 @@ class DeviceHandset:
         self.runner, self.caps, self.name, self.key = runner, caps, name, key
         self.on_write = on_write
         self.syspath = syspath  # sysfs node of the HID interface: the audio bridge finds its sound card by it
+        self.match: dict[str, Any] = {}  # vid/pid/serial/port/profile, for the [device] line bindings
 
     def send(self, cmd: HandsetCommand) -> None:
         try:
@@ -59,6 +67,7 @@ def open_replay(path: str, emit: Emit, on_write: OnWrite | None = None) -> tuple
     transport = ReplayTransport(trace)
     runner = DeviceRunner(driver, transport, emit, name=profile.id if profile else dev.name)
     handset = DeviceHandset(runner, driver.capabilities(), dev.name or dev.id_text, "replay", on_write)
+    handset.match = {"vid": dev.vid, "pid": dev.pid, "profile": profile.id if profile else ""}
     prof = profile.id if profile else "generic HID telephony (from its report descriptor)"
     return handset, transport, f"replay of {path}: {dev.name or dev.id_text} [{prof}], {transport.duration:.1f} s"
 
@@ -78,3 +87,54 @@ def open_live(found: Any, key: str, emit: Emit, on_write: OnWrite | None = None)
     name = f"{info.name} ({info.id_text}) [{profile.id if profile else 'generic HID telephony'}]"
     syspath = "/sys/class/hidraw/" + info.path.rsplit("/", 1)[1] if info.path.startswith("/dev/hidraw") else None
     return DeviceHandset(runner, driver.capabilities(), name, key, on_write, syspath)
+
+
+# --- lines: which handset belongs to which account ------------------------------------------------------------
+
+_VIDPID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+_RANK = {"serial": 0, "usb": 1, "vidpid": 2, "profile": 3}  # most specific first
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # serial | usb | vidpid | profile
+    value: str
+    line: str
+
+
+class Bindings:
+    """The ``[device]`` table: handset selector -> line (account name). Empty = every handset on the default."""
+
+    def __init__(self, table: dict[str, Any], accounts: list[str], where: str = "config") -> None:
+        self.rules: list[Rule] = []
+        for key, line in table.items():
+            if not isinstance(line, str):
+                raise UserError(f"{where}: [device] {key!r}: expected a line (account) name, got {line!r}",
+                                exit_code=2)
+            if line not in accounts:
+                known = ", ".join(accounts) if accounts else "none: add an [[account]] with that name"
+                raise UserError(f"{where}: [device] {key!r} = {line!r}: no [[account]] named {line!r} "
+                                f"(accounts: {known})", exit_code=2)
+            self.rules.append(_rule(key, line, where))
+        self.rules.sort(key=lambda r: _RANK[r.kind])
+
+    def line_for(self, *, vid: int | None = None, pid: int | None = None, serial: str = "", port: str = "",
+                 profile: str = "") -> str:
+        """The line a handset is bound to, or "" for the default line."""
+        for r in self.rules:
+            if ((r.kind == "serial" and serial and r.value == serial)
+                    or (r.kind == "usb" and port and r.value == port)
+                    or (r.kind == "vidpid" and vid is not None and r.value == f"{vid:04x}:{pid or 0:04x}")
+                    or (r.kind == "profile" and profile and r.value == profile)):
+                return r.line
+        return ""
+
+
+def _rule(key: str, line: str, where: str) -> Rule:
+    if m := _VIDPID.match(key):
+        return Rule("vidpid", f"{m.group(1)}:{m.group(2)}".lower(), line)
+    kind, sep, value = key.partition(":")
+    if sep and kind in ("serial", "usb", "profile") and value:
+        return Rule(kind, value, line)
+    raise UserError(f"{where}: [device] {key!r}: not a handset selector (use \"VVVV:PPPP\", \"serial:SN\", "
+                    "\"usb:1-2.3\" or \"profile:ID\")", exit_code=2)

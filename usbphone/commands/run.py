@@ -1,4 +1,4 @@
-"""`usbphone run [--config FILE] [--bind HOST[:PORT]] [--replay TRACE] [--log-json FILE]`: the phone appliance.
+"""`usbphone run [--config FILE] [--bind HOST[:PORT]] [--replay TRACE]... [--log-json FILE]`: the phone appliance.
 
 With no config file it runs on built-in defaults: no registrar (direct SIP on the bind address) and the echo
 test on 600. With no USB handset it offers the terminal as a virtual handset. ``--replay`` makes a recorded
@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="config file (TOML); default: ~/.config/usbphone/config.toml, "
                         "/etc/usbphone/config.toml, else built-in defaults")
     parser.add_argument("--bind", metavar="HOST[:PORT]", help="SIP address to listen on (port 0 = any free port)")
-    parser.add_argument("--replay", metavar="TRACE", help="use a recorded trace (hid-recorder format) as the handset")
+    parser.add_argument("--replay", metavar="TRACE", action="append",
+                        help="use a recorded trace (hid-recorder format) as a handset; repeat for several")
     parser.add_argument("--log-json", metavar="FILE", help="append every event and command as JSON lines to FILE")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log details to stderr (-vv: also debug, with tracebacks of internal errors)")

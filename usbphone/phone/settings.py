@@ -51,7 +51,8 @@ _NUMBERS: dict[str, tuple[type, float, float]] = {
 }
 _FLAGS = ("call_waiting", "call_timer")
 _FEATURES = ("redial", "dnd_on", "dnd_off", "dnd_toggle", "blind_transfer")
-APPLIANCE_KEYS = {"country": "us", "echo_number": None}  # read by the app (tones, echo test), not the Phone
+# read by the app (tones, echo test, a call when its handset is unplugged: "hangup" or "keep"), not the Phone
+APPLIANCE_KEYS = {"country": "us", "echo_number": None, "unplugged_call": "hangup"}
 
 
 def settings_from_config(dialplan: object, phone: dict[str, object], where: str = "config"
