@@ -15,6 +15,7 @@ wiring in media.py, config mapping in pjconfig.py, re-registration in retry.py.
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import threading
@@ -89,6 +90,20 @@ def _release(calls: list[SipCall]) -> None:
         call.audio_media = None
         call.thisown = False
         del call
+
+
+def _free_endpoint(ep: pj.Endpoint) -> None:
+    """Delete the C++ Endpoint now, whoever still holds its Python proxy.
+
+    pjsua2 allows one Endpoint per process: while the old one exists, ``pj.Endpoint()`` throws out of its
+    constructor and the process aborts ("terminate called after throwing an instance of 'pj::Error'"), and an
+    old proxy finalised later runs libDestroy again. A proxy can outlive shutdown() unseen, e.g. in the frame
+    of a start() that raised (the caller keeping the BindError keeps the frame), measured in
+    tests/sip/test_sip_lifecycle.py. SWIG's delete_Endpoint disowns the proxy before deleting, so a leftover
+    proxy is inert when it is finally collected.
+    """
+    if ep.thisown:
+        pj.Endpoint.__swig_destroy__(ep)
 
 
 def _host_port(host: str, local_name: str) -> str:
@@ -203,7 +218,11 @@ class CallCore:
         return self._ep is not None
 
     def shutdown(self) -> None:
-        """Hang up, unregister, destroy the library. Safe to call twice; owner thread only."""
+        """Hang up, unregister, destroy the library. Safe to call twice; owner thread only.
+
+        When it returns, nothing of this core's pjsua2 world is left for a later garbage collection to finalise
+        under another core's library (the Endpoint is deleted, cycles are collected): cores may follow one
+        another in one process without their callers doing anything more."""
         if self._ep is None:
             return
         self._check_thread()
@@ -260,8 +279,13 @@ class CallCore:
                 self.audio.close()
             except Exception as exc:  # noqa: BLE001 - shutdown must finish
                 log.error("audio close failed: %s", exc)
-        ep.libDestroy()
-        del ep
+        try:
+            ep.libDestroy()
+        finally:
+            _free_endpoint(ep)
+            del ep
+            self._log_writer = None  # libDestroy unhooked it
+            gc.collect()  # cycles holding pjsua2 objects (ports, accounts) are freed now, while no library runs
 
     # --- used by callbacks (any pjsua thread) -----------------------------------------------------------
 
