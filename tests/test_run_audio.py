@@ -1,0 +1,73 @@
+"""`usbphone run` and its audio device failing mid-call: [audio] device_lost = "hangup" ends the call (BYE on
+the wire within 1 s of the fault), "keep" lets it go on. The sound device is JACK's "system" (jackd -d dummy,
+started here) and the sound server is killed mid-call; SIPp answers; tshark records the BYE."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from jackd import JackServer
+from peers import Capture, Sipp, require
+from run_support import App, Script, call_commands, call_events
+
+pytestmark = pytest.mark.peers
+
+
+def _call_and_kill_the_sound_server(tmp_path, monkeypatch, policy: str):
+    require("sipp", "tshark")
+    server = JackServer(tmp_path, rate=48000)
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    cap = Capture(tmp_path).start()
+    uas = Sipp.uas(tmp_path, scenario="uas_answer.xml")
+    config = (f'[[account]]\nname = "lan"\nuser = "alice"\ndomain = "127.0.0.1:{uas.port}"\n'
+              f'[audio]\ndevice = "system"\ndevice_lost = "{policy}"\n')
+    trace = Script().at(1.0).lift().dial("100#").idle_until(12.0).hang_up().idle_until(12.5)
+    app = App(tmp_path, trace.save(tmp_path / "t.hid"), config=config)
+    try:
+        app.wait_for(lambda r: r.get("event") == "connected", 30, "call connected")
+        app.wait_for(lambda r: r.get("status") == "audio_open", 10, "audio stream open")
+        time.sleep(1.0)
+        killed = time.time()
+        os.killpg(server.p.pid, signal.SIGTERM)  # the sound device vanishes mid-call
+        rc = app.wait(60)
+        assert uas.wait(20) == 0, uas.log()
+    finally:
+        app.stop()
+        uas.stop()
+        server.stop()
+        cap.finish()
+    byes = cap.fields(f'sip.Method == "BYE" && udp.dstport == {uas.port}', "frame.time_epoch",
+                      decode=[f"udp.port=={uas.port},sip"])
+    return app.records(), killed, [float(b[0]) for b in byes], rc, app.output()
+
+
+def test_device_lost_with_hangup_policy_sends_bye_within_1s(tmp_path, monkeypatch):
+    log, killed, byes, rc, out = _call_and_kill_the_sound_server(tmp_path, monkeypatch, "hangup")
+    assert rc == 0, out
+    fault = next(r for r in log if r.get("status") == "audio_fault" and r["audio"]["kind"] == "device_lost")
+    assert fault["audio"]["policy"] == "hangup"
+    assert byes, log
+    print(f"fault {fault['t'] - killed:.3f} s after the kill; BYE {byes[0] - fault['t']:.3f} s after the fault")
+    assert 0 <= byes[0] - fault["t"] < 1.0
+    hangup = call_commands(log, "hangup")[0]
+    hook_on = [r["t"] for r in log if r.get("event") == "hook" and r.get("value") == "on"]
+    assert not hook_on or hangup["t"] < hook_on[0]  # the app hung up, not the person
+
+
+def test_device_lost_with_keep_policy_keeps_the_call(tmp_path, monkeypatch):
+    log, killed, byes, rc, out = _call_and_kill_the_sound_server(tmp_path, monkeypatch, "keep")
+    # Known, outside the app: the bridge keeps re-opening "system" on the dead JACK server (backoff), and
+    # PortAudio's JACK host then aborts the process at exit (pa_jack.c CleanUpStream assertion, SIGABRT)
+    # after the call has ended normally. Real unplugs (ALSA) do not go through pa_jack. Reported; the
+    # call behaviour below is what this test is about.
+    assert rc in (0, -signal.SIGABRT), out
+    fault = next(r for r in log if r.get("status") == "audio_fault" and r["audio"]["kind"] == "device_lost")
+    assert fault["audio"]["policy"] == "keep"
+    hook_on = next(r["t"] for r in log if r.get("event") == "hook" and r.get("value") == "on")
+    ended = call_events(log, "ended")
+    assert ended and ended[0]["t"] > hook_on  # the call lasted until the person hung up (~9 s after the fault)
+    assert byes and byes[0] > hook_on - 0.5
