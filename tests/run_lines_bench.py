@@ -1,5 +1,9 @@
-"""Three handsets on two lines in one appliance, inside umockdev:
-``umockdev-wrapper python tests/run_lines_bench.py CONFIG LOG OUT BIND_PORT UAC_SCENARIO UAC_PORT UAC_MEDIA_PORT``.
+"""Several handsets / an unplug that keeps the call, inside umockdev:
+``umockdev-wrapper python tests/run_lines_bench.py lines CONFIG LOG OUT BIND_PORT UAC_SCENARIO UAC_PORT UAC_MEDIA``
+``umockdev-wrapper python tests/run_lines_bench.py keep CONFIG LOG OUT BIND_PORT``.
+
+keep: one headset dials 100# (SIPp answers), is unplugged mid-call ([phone] unplugged_call = "keep": the call
+goes on), is plugged back in still lifted, then hung up (BYE).
 
 Plugs three GN-style headsets (serials A, B, C; the config binds A to line "one", B to line "two", C to
 nothing = the default line "one"), has SIPp (a child without the umockdev preload) call line one's user,
@@ -82,14 +86,49 @@ def scenario(b: LinesBench, port: int, uac_argv: list[str]) -> None:
     say("called out")
 
 
+def keep(b: LinesBench) -> None:
+    def ended() -> int:
+        return b.count(lambda r: r.get("kind") == "call_event" and r.get("event") == "ended")
+
+    def attached() -> int:
+        return b.count(lambda r: r.get("status") == "handset_attached")
+
+    b.wait("ready status", lambda r: r.get("status") == "ready", 60)
+    dev = headset("K", 0)
+    b.plug(dev)
+    b.wait("handset attached", lambda _: attached() >= 1, 10)
+    b.send(dev, gen.gn_in(hook=0))
+    b.send(dev, gen.gn_in(hook=1), gap=0.5)
+    b.dial(dev, "100#")
+    b.wait("call connected", lambda r: r.get("kind") == "call_event" and r.get("event") == "connected", 20)
+    time.sleep(1.0)
+    say("unplug")
+    b.unplug(dev)
+    time.sleep(2.5)
+    say("after unplug", ended=ended(), app_alive=b.app.poll() is None)
+    again = headset("K", 4)  # new hidraw/devnum, same serial
+    b.plug(again)
+    b.wait("handset re-attached", lambda _: attached() >= 2, 10)
+    b.send(again, gen.gn_in(hook=1), gap=1.0)  # still lifted: the kept call carries on
+    say("replugged", ended=ended())
+    say("hang up")
+    b.send(again, gen.gn_in(hook=0), gap=0.3)
+    b.wait("call ended", lambda _: ended() >= 1, 10)
+    say("hung up")
+
+
 def main() -> int:
-    config, log, out, port, uac_scenario, uac_port, uac_media = sys.argv[1:8]
+    mode, config, log, out, port = sys.argv[1:6]
     b = LinesBench(config, log, out, int(port))
-    uac_argv = ["sipp", f"127.0.0.1:{port}", "-sf", uac_scenario, "-m", "1", "-s", "alice", "-i", "127.0.0.1",
-                "-p", uac_port, "-mi", "127.0.0.1", "-mp", uac_media, "-nostdin", "-timeout", "60s",
-                "-timeout_error"]
     try:
-        scenario(b, int(port), uac_argv)
+        if mode == "keep":
+            keep(b)
+        else:
+            uac_scenario, uac_port, uac_media = sys.argv[6:9]
+            uac_argv = ["sipp", f"127.0.0.1:{port}", "-sf", uac_scenario, "-m", "1", "-s", "alice", "-i",
+                        "127.0.0.1", "-p", uac_port, "-mi", "127.0.0.1", "-mp", uac_media, "-nostdin", "-timeout",
+                        "60s", "-timeout_error"]
+            scenario(b, int(port), uac_argv)
     except SystemExit as exc:
         say("failed", reason=str(exc))
     finally:

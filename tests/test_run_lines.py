@@ -34,7 +34,7 @@ def test_two_lines_three_handsets_ring_answer_and_dial_out_per_line(tmp_path: Pa
     scenario.write_text((SCENARIOS / "uac_call.xml").read_text().replace("@talk_ms@", "1500"))
     port, log, out = free_port(), tmp_path / "run.jsonl", tmp_path / "run-out.txt"
     try:
-        proc = subprocess.run(["umockdev-wrapper", sys.executable, str(BENCH), str(config), str(log), str(out),
+        proc = subprocess.run(["umockdev-wrapper", sys.executable, str(BENCH), "lines", str(config), str(log), str(out),
                                str(port), str(scenario), str(free_port()), str(free_port(pair=True))],
                               capture_output=True, text=True, timeout=240)
         uas_rc = uas.wait(30)
@@ -62,6 +62,44 @@ def test_two_lines_three_handsets_ring_answer_and_dial_out_per_line(tmp_path: Pa
                          "sip.r-uri.user", decode=[f"udp.port=={uas.port},sip"])
     assert invites and invites[0] == ["bob", "100"], invites
     assert uas_rc == 0, uas.log()
+    assert steps["stopped"]["rc"] == 0, context
+
+    # the audio bridge followed the handset in use: C (answering), then B (calling out)
+    audio = [r["handset"] for r in records if r.get("status") == "audio_handset"]
+    assert keys["C"] in audio and keys["B"] in audio[audio.index(keys["C"]):], audio
+    paths = {r["handset"]: r["syspath"] for r in records if r.get("status") == "audio_handset"}
+    assert paths[keys["C"]] == "/sys/class/hidraw/hidraw2", paths  # C's own node: its sound card is found by it
+
+
+def test_unplugged_mid_call_with_keep_the_call_goes_on_until_hung_up(tmp_path: Path) -> None:
+    require("sipp", "tshark")
+    cap = Capture(tmp_path).start()
+    uas = Sipp.uas(tmp_path, scenario="uas_answer.xml")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[account]]\nname = "lan"\nuser = "alice"\ndomain = "127.0.0.1:{uas.port}"\n\n'
+                      '[phone]\nunplugged_call = "keep"\n')
+    log, out = tmp_path / "run.jsonl", tmp_path / "run-out.txt"
+    try:
+        proc = subprocess.run(["umockdev-wrapper", sys.executable, str(BENCH), "keep", str(config), str(log),
+                               str(out), str(free_port())], capture_output=True, text=True, timeout=180)
+        uas_rc = uas.wait(30)
+    finally:
+        uas.stop()
+        cap.finish()
+    steps = {m["milestone"]: m for m in (json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{"))}
+    context = f"{proc.stdout}\n{proc.stderr[-2000:]}\n{out.read_text(errors='replace') if out.exists() else ''}"
+    assert "failed" not in steps and "hung up" in steps, context
+    assert steps["after unplug"]["ended"] == 0 and steps["after unplug"]["app_alive"], context
+    assert steps["replugged"]["ended"] == 0, context  # plugged back in, still lifted: same call
+    byes = cap.fields(f'sip.Method == "BYE" && udp.dstport == {uas.port}', "frame.time_epoch",
+                      decode=[f"udp.port=={uas.port},sip"])
+    assert byes and float(byes[0][0]) >= steps["hang up"]["wall"], (byes, context)  # BYE only when hung up
+    assert uas_rc == 0, uas.log()
+    records = [json.loads(x) for x in log.read_text().splitlines()]
+    kept = [r for r in records if r.get("status") == "call_kept"]
+    assert len(kept) == 1, context
+    after = [r["handset"] for r in records if r.get("status") == "audio_handset" and r["t"] > kept[0]["t"]]
+    assert after[:1] == [None] and len(after) >= 2, after  # default device while unplugged, then the handset
     assert steps["stopped"]["rc"] == 0, context
 
 

@@ -288,7 +288,10 @@ class App:
         saved = self._volume_store().get(sid) if self._remembers(sid) else None
         if saved is not None:
             st.phone.volume, st.phone.ring_volume = saved
-        self._perform(st, st.phone.handle_handset(HandsetEvent("device", "attached"), self.clock()))
+        actions = st.phone.handle_handset(HandsetEvent("device", "attached"), self.clock())
+        if kept is st:  # back from a kept call: show the call's LEDs again
+            actions += [HandsetCommand("led", v, target=n) for n, v in st.phone.leds.items() if v != "off"]
+        self._perform(st, actions)
         self._follow_audio()
         return st
 
@@ -313,7 +316,7 @@ class App:
             handset.stop()
         except Exception as exc:  # noqa: BLE001 - the device is gone; closing may fail
             log.debug("closing %s: %s", name, exc)
-        if self.unplugged_call == "keep" and any(c.status != "ringing" for c in st.phone.calls.values()):
+        if self.unplugged_call == "keep" and self._in_call(st):
             self.say(f"handset unplugged: {name}; its call goes on on the default audio device")
             self.log.status("call_kept", handset=st.sid, calls=sorted(st.phone.calls))
             self._follow_audio()
@@ -325,6 +328,10 @@ class App:
                 and self.virtual is None:
             self.say(self._start_virtual())
             self.virtual.start()
+
+    @staticmethod
+    def _in_call(st: Station) -> bool:
+        return any(c.status != "ringing" for c in st.phone.calls.values())
 
     def _open_device(self, notice: Any) -> None:
         from usbphone.handsets import open_live
@@ -434,7 +441,10 @@ class App:
             self.log.write(ev, **self._tag(sid))
             if ev.kind == "device" and ev.value in ("detached", "error") and ev.message:
                 self.say(f"handset: {ev.value}: {ev.message}")
-            if st is not None and st.handset is not None:
+            if (st is not None and st.handset is not None and ev.kind == "device" and ev.value in ("detached", "error")
+                    and self.unplugged_call == "keep" and self._in_call(st)):
+                self._unplugged(st, st.handset.name)  # the reader saw it go before udev did: same policy
+            elif st is not None and st.handset is not None:
                 self._perform(st, st.phone.handle_handset(ev, now))
         elif isinstance(item, CallEvent):
             self.log.write(item)
