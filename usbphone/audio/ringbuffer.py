@@ -86,6 +86,7 @@ class DriftBuffer:
         self._win_start: float | None = None
         self._win_min: float | None = None
         self._pending = 0.0  # samples still to remove (>0) or insert (<0)
+        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (n, m) -> interpolation grid
         self.stats = BufferStats()
 
     # --- producer side ---------------------------------------------------------------------------------
@@ -199,8 +200,12 @@ class DriftBuffer:
             self.stats.squeezed += m - n
         else:
             self.stats.stretched += n - m
-        src = np.linspace(0.0, m - 1, n)
-        return np.interp(src, np.arange(m), block).astype(np.float32)
+        grid = self._grids.get((n, m))
+        if grid is None:  # a few (n, m) pairs per stream: built once (linspace/arange cost more than interp)
+            if len(self._grids) > 32:
+                self._grids.clear()
+            grid = self._grids[(n, m)] = (np.linspace(0.0, m - 1, n), np.arange(m, dtype=np.float64))
+        return np.interp(grid[0], grid[1], block).astype(np.float32)
 
     def _drop(self, k: int) -> None:
         k = min(k, self._count)
