@@ -39,8 +39,11 @@ def endpoint_config(config: Config, log_writer: pj.LogWriter | None = None) -> p
     for server in sip.stun_servers:
         cfg.uaConfig.stunServer.append(server)
     cfg.medConfig.noVad = True  # keep sending RTP in silence (recipes §4 pitfall 4)
-    cfg.medConfig.hasIoqueue = True
-    cfg.medConfig.threadCnt = 1
+    # RTP shares the SIP ioqueue and pjsua's one worker thread: no media thread waking 100 times a second
+    # while idle (measured with tools/bench: 0.25 % of a core). Frames are still clocked by the conference
+    # bridge's own clock; the worker's callbacks only enqueue, so RTP reception is never held up for long.
+    cfg.medConfig.hasIoqueue = False
+    cfg.medConfig.threadCnt = 0
     cfg.logConfig.level = sip.log_level
     cfg.logConfig.consoleLevel = sip.log_level
     cfg.logConfig.msgLogging = 1 if sip.log_level >= 4 else 0
