@@ -1,9 +1,10 @@
 """CallCore: the pjsua2 endpoint, its accounts and calls, driven by CallCommands, reporting CallEvents.
 
-Threading model (DESIGN.md "CallCore"): ``uaConfig.threadCnt = 1``. pjsua's own worker thread polls SIP and
-media I/O and runs the callbacks (usbphone/sip/callbacks.py), which only build CallEvents and pass them to
-``emit`` (the app passes ``queue.put``). The thread that calls ``start()`` creates the endpoint and becomes
-the *owner*: ``execute()`` and ``shutdown()`` raise CallError on any other thread, so a thread pjlib does not
+Threading model (DESIGN.md "CallCore"): one poll thread of ours ("sip-poll", ``uaConfig.threadCnt = 0``)
+polls SIP and media I/O with ``libHandleEvents(POLL_MS)`` and runs the callbacks
+(usbphone/sip/callbacks.py), which only build CallEvents and pass them to ``emit`` (the app passes
+``queue.put``). The thread that calls ``start()`` creates the endpoint and becomes the *owner*:
+``execute()`` and ``shutdown()`` raise CallError on any other thread, so a thread pjlib does not
 know (udev monitor, HID reader, GC finaliser) can never call into pjsua2. The app's loop blocks on its queue,
 so an idle phone costs ~0 % CPU (measured in tests/sip/test_sip_threads.py), and a command is one
 function call away. Ended calls are released (Python half freed, C++ half disowned: see
@@ -41,6 +42,7 @@ from usbphone.sip.uri import DialError, to_uri
 log = logging.getLogger("usbphone.sip")
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+POLL_MS = 100  # longest sleep of the SIP/RTP poll thread; I/O wakes it at once
 
 
 class CallError(UserError):
@@ -166,6 +168,7 @@ class CallCore:
             ep.libInit(pjconfig.endpoint_config(self.config, self._log_writer))
             self._create_transports(ep)
             ep.libStart()
+            self._start_poller(ep)
             ep.audDevManager().setNullDev()
             _idle_clock_off(ep)
             pjconfig.apply_codec_priorities(ep, self.config.sip.codecs)
@@ -177,6 +180,27 @@ class CallCore:
         except BaseException:
             self._destroy()
             raise
+
+    def _start_poller(self, ep: pj.Endpoint) -> None:
+        """pjsua's own worker wakes every 10 ms (compiled in: 0.3-0.5 % of a core idle, tools/bench); ours
+        sleeps until I/O arrives or the next timer is due, at most POLL_MS (SWIG releases the GIL meanwhile).
+        A timer another thread schedules while it sleeps fires up to POLL_MS late (e.g. a SIP retransmit)."""
+        self._poll_stop = threading.Event()
+
+        def poll() -> None:
+            ep.libRegisterThread("sip-poll")
+            while not self._poll_stop.is_set():
+                ep.libHandleEvents(POLL_MS)
+
+        self._poller = threading.Thread(target=poll, name="sip-poll", daemon=True)
+        self._poller.start()
+
+    def _stop_poller(self) -> None:
+        poller = getattr(self, "_poller", None)
+        if poller is not None:
+            self._poll_stop.set()
+            poller.join(2.0)
+            self._poller = None
 
     def _create_transports(self, ep: pj.Endpoint) -> None:
         text = self._bind_text or self.config.sip.bind
@@ -293,6 +317,7 @@ class CallCore:
                 self.audio.close()
             except Exception as exc:  # noqa: BLE001 - shutdown must finish
                 log.error("audio close failed: %s", exc)
+        self._stop_poller()
         try:
             ep.libDestroy()
         finally:

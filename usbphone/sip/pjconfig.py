@@ -32,7 +32,7 @@ def loopback(host: str) -> bool:
 def endpoint_config(config: Config, log_writer: pj.LogWriter | None = None) -> pj.EpConfig:
     sip = config.sip
     cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 1  # pjsua's worker polls SIP/RTP I/O; our owner thread only issues commands
+    cfg.uaConfig.threadCnt = 0  # CallCore's own poll thread polls SIP/RTP I/O (core.py _start_poller)
     cfg.uaConfig.mainThreadOnly = False
     cfg.uaConfig.maxCalls = sip.max_calls
     cfg.uaConfig.userAgent = sip.user_agent
