@@ -13,7 +13,9 @@ usbphone.service as user usbphone → it opens the real hidraw node → lifting 
 QEMU's usb-audio card (found here in the WAV) → 100# calls SIPp on the guest's loopback → the uhid device
 is destroyed mid-call → BYE (the 1 s bound is checked on the host; 3 s under TCG) and the daemon keeps
 running. Each check prints a RESULT line on the serial console, which this test parses.
-Cold ≈ 1.5 min (mmdebstrap + kernel download), warm < 1 min.
+Cold ≈ 1.5 min (mmdebstrap + kernel download), warm < 1 min. A guest that cannot run the check (e.g. its
+unit fails) or does not finish powers itself off with RESULT … FAIL, unit status and journal tail on the
+console (tests/vm_systemd/watchdog.sh), and the assertion message shows that console.
 Skipped where QEMU, mmdebstrap or cpio is missing or when not root (mmdebstrap, cpio ownership).
 """
 
@@ -23,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import wave
 from pathlib import Path
 
@@ -35,8 +38,13 @@ EXPECTED = ["usb-sound-card", "hidraw-node", "udev-rule-fired", "node-permission
             "service-user", "device-opened", "call-reaches-sipp", "output-reports", "bye-after-unplug",
             "sipp-scenario", "daemon-keeps-running", "secret-not-logged"]
 
-# cold image build (up to 900 s on a loaded 2-core machine) + boot under TCG (up to 600 s)
-pytestmark = [pytest.mark.vm, pytest.mark.timeout(1600)]
+# Bounds: a cold image build (mmdebstrap + kernel download; measured ~1.5-3 min) up to BUILD_TIMEOUT_S, then
+# the boot. The guest's own watchdog (tests/vm_systemd/usbphone-vmtest-watchdog.service, 300 s after boot; a warm
+# run needs ~30 s in the guest)
+# powers the VM off with a RESULT … FAIL report first; QEMU_TIMEOUT_S is only for a guest too broken for that.
+BUILD_TIMEOUT_S = 600
+QEMU_TIMEOUT_S = 420
+pytestmark = [pytest.mark.vm, pytest.mark.timeout(BUILD_TIMEOUT_S + QEMU_TIMEOUT_S + 60)]
 DIAL_TONE_HZ = (350.0, 440.0)  # US dial tone (ITU-T E.180 national tones; the Phone's default country)
 
 
@@ -75,7 +83,7 @@ def _missing() -> str:
 
 @pytest.mark.skipif(bool(_missing()), reason=_missing() or "ok")
 def test_appliance_in_qemu(tmp_path: Path) -> None:
-    build = subprocess.run([str(BUILD), str(tmp_path)], capture_output=True, text=True, timeout=900)
+    build = subprocess.run([str(BUILD), str(tmp_path)], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     assert build.returncode == 0, build.stdout + build.stderr
     paths = dict(line.split("=", 1) for line in build.stdout.splitlines() if "=" in line)
     console = tmp_path / "console.log"
@@ -84,19 +92,21 @@ def test_appliance_in_qemu(tmp_path: Path) -> None:
     qemu = ["qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2", "-m", "2048",
             "-nographic", "-no-reboot", "-nodefaults", "-serial", f"file:{console}", "-monitor", "none",
             "-kernel", paths["kernel"], "-initrd", paths["initrd"],
-            "-append", "console=ttyS0 panic=-1 rdinit=/lib/systemd/systemd systemd.show_status=0 loglevel=4",
+            "-append", "console=ttyS0 panic=-1 rdinit=/lib/systemd/systemd systemd.show_status=error loglevel=4",
             "-audiodev", f"wav,id=snd0,path={wav}", "-device", "qemu-xhci,id=usbhc",
             "-device", "usb-audio,audiodev=snd0,bus=usbhc.0"]
+    started = time.monotonic()
     try:
-        subprocess.run(qemu, capture_output=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        pass  # judged by what reached the console
+        subprocess.run(qemu, capture_output=True, timeout=QEMU_TIMEOUT_S)
+        ended = f"QEMU exited after {time.monotonic() - started:.0f} s"
+    except subprocess.TimeoutExpired:  # subprocess.run has killed QEMU; judged by what reached the console
+        ended = f"QEMU killed after {QEMU_TIMEOUT_S} s (not even the guest watchdog reported)"
     log = console.read_text(errors="replace") if console.exists() else ""
     results = dict(re.findall(r"RESULT (\S+) (PASS|FAIL)", log))
     tail = "\n".join(line for line in log.splitlines() if re.search(r"RESULT|NOTE|DONE|Traceback", line))
-    assert "DONE" in log, f"the guest check did not finish:\n{log[-4000:]}"
+    assert "DONE" in log, f"the guest check did not finish; {ended}; console:\n{log[-6000:]}"
     failed = [name for name, status in results.items() if status != "PASS"]
-    assert not failed, f"failed in the VM: {failed}\n{tail}"
+    assert not failed, f"failed in the VM: {failed}; {ended}; console:\n{log[-6000:]}"
     assert [name for name in EXPECTED if name not in results] == [], tail
     assert re.search(r"BYE ([0-9.]+) s after destroy", log), tail  # bound checked in the guest (TCG: 3 s)
     # the hardened service played the dial tone into the USB sound card (DeviceAllow=char-alsa is enough)

@@ -174,8 +174,12 @@ def main() -> None:
     result("node-permissions", group == "usbphone" and st.st_mode & 0o777 == 0o660,
            f"{group} {st.st_mode & 0o777:04o}")
     active = wait_for(lambda: sh("systemctl", "is-active", "usbphone.service") == "active", 60)
-    result("service-started-by-udev", bool(active), sh("systemctl", "show", "-p", "ActiveState,SubState,Result",
-                                                      "usbphone.service").replace("\n", " "))
+    if not result("service-started-by-udev", bool(active), sh("systemctl", "show", "-p",
+                                                              "ActiveState,SubState,Result",
+                                                              "usbphone.service").replace("\n", " ")):
+        note(sh("systemctl", "--no-pager", "status", "usbphone.service"))
+        note(sh("journalctl", "--no-pager", "-n", "40"))
+        return
     pid = sh("systemctl", "show", "-p", "MainPID", "--value", "usbphone.service")
 
     def service_user() -> str:  # right after the fork systemd's child is still root, until it execs
@@ -185,7 +189,7 @@ def main() -> None:
     result("service-user", user == "usbphone", f"pid {pid} user {user}")
     # the service announces the handset once its hidraw transport has the node open (slow under TCG)
     opened = wait_for(lambda: "handset: GN VM headset" in sh("journalctl", "-u", "usbphone.service", "--no-pager",
-                                                             "-o", "cat"), 240, step=1.0)
+                                                             "-o", "cat"), 180, step=1.0)
     result("device-opened", bool(opened) and uhid.opened.is_set(),
            f"{node} opened by the service" if opened else "the service never announced the handset")
     if not opened:
