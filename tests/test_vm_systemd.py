@@ -104,9 +104,11 @@ def test_appliance_in_qemu(tmp_path: Path) -> None:
     log = console.read_text(errors="replace") if console.exists() else ""
     results = dict(re.findall(r"RESULT (\S+) (PASS|FAIL)", log))
     tail = "\n".join(line for line in log.splitlines() if re.search(r"RESULT|NOTE|DONE|Traceback", line))
-    assert "DONE" in log, f"the guest check did not finish; {ended}; console:\n{log[-6000:]}"
+    summary = "\n".join(line for line in log.splitlines() if re.search(r"RESULT|DONE", line))
+    console_tail = f"{ended}\n{summary}\n--- console (last 6000 characters):\n{log[-6000:]}"
+    assert "DONE" in log, f"the guest check did not finish; {console_tail}"
     failed = [name for name, status in results.items() if status != "PASS"]
-    assert not failed, f"failed in the VM: {failed}; {ended}; console:\n{log[-6000:]}"
+    assert not failed, f"failed in the VM: {failed}; {console_tail}"
     assert [name for name in EXPECTED if name not in results] == [], tail
     assert re.search(r"BYE ([0-9.]+) s after destroy", log), tail  # bound checked in the guest (TCG: 3 s)
     # the hardened service played the dial tone into the USB sound card (DeviceAllow=char-alsa is enough)

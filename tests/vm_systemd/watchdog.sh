@@ -16,7 +16,8 @@ t() { timeout 20 "$@" 2>&1 | sed 's/^/NOTE    /'; }   # bounded: systemd itself 
 echo "NOTE --- failed units";      t systemctl --no-pager --failed
 echo "NOTE --- pending jobs";      t systemctl --no-pager list-jobs
 echo "NOTE --- unit status";       t systemctl --no-pager --lines=15 status usbphone-vmtest.service usbphone.service
-echo "NOTE --- journal (last 60)"; t journalctl --no-pager -n 60 -o short-monotonic
+echo "NOTE --- journal without the kernel (last 40)"
+t journalctl --no-pager -n 40 -o short-monotonic _TRANSPORT=journal _TRANSPORT=stdout _TRANSPORT=syslog
 echo "DONE 0/1 ($name)"
 sleep 0.5
 echo o > /proc/sysrq-trigger
