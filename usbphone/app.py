@@ -145,23 +145,11 @@ class App:
         self.offered: dict[int, list[str]] = {}  # incoming call id -> stations it rings (until one answers)
         self.memory: dict[str, tuple[str, bool]] = {}  # line -> (last number, DND): the user's, across replugs
         self.virtual: Any = None
-        self.idle_phone = Phone(self.settings, Capabilities(hook=True))  # stands in while no station exists
         self.volumes: Any = None  # VolumeStore, opened when a real device is first used
         self.replay_transports: list[Any] = []
         self.presence = ""  # last published presence value
         self._audio_path: str | None = None
         self._stop = False
-
-    # -- compatibility views (one handset) ------------------------------------------------------------
-    @property
-    def phone(self) -> Phone:
-        first = next(iter(self.stations.values()), None)
-        return first.phone if first is not None else self.idle_phone
-
-    @property
-    def handset(self) -> Any:
-        first = next((s for s in self.stations.values() if s.handset is not None), None)
-        return first.handset if first is not None else None
 
     # -- the whole life ----------------------------------------------------------------------------
     def run(self) -> int:
