@@ -17,7 +17,7 @@ echo "NOTE --- failed units";      t systemctl --no-pager --failed
 echo "NOTE --- pending jobs";      t systemctl --no-pager list-jobs
 echo "NOTE --- unit status";       t systemctl --no-pager --lines=15 status usbphone-vmtest.service usbphone.service
 echo "NOTE --- journal without the kernel (last 40)"
-t journalctl --no-pager -n 40 -o short-monotonic _TRANSPORT=journal _TRANSPORT=stdout _TRANSPORT=syslog
+t journalctl --no-pager -n 300 -o short-monotonic | grep -v " kernel: " | tail -n 40
 echo "DONE 0/1 ($name)"
 sleep 0.5
 echo o > /proc/sysrq-trigger
