@@ -66,3 +66,6 @@ def test_call_with_stun_server_queries_it_and_connects(make_core, sipp_uas, capt
     assert offered, "no SDP offer from us on the wire"
     assert offered & {m[1] for m in requests}, (offered, requests)
     assert offered & {m[2] for m in answers}, (offered, answers)
+    # the SIP socket itself asked too (a named --bind must not stop STUN for Via/Contact)
+    sip_port = dut.core.local_address.rsplit(":", 1)[1]
+    assert sip_port in {m[1] for m in requests}, (sip_port, requests)

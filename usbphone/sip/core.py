@@ -220,9 +220,11 @@ class CallCore:
             except pj.Error as exc:
                 raise BindError(f"cannot bind SIP {kind.upper()} to {bind}: {exc.reason}") from None
             self._transport_ids[kind] = tid
-            self.transport_addresses[kind] = _host_port(bind.host, ep.transportGetInfo(tid).localName)
+            # localAddress is the socket we bound; localName may be the STUN-mapped (public) address
+            bound_at = ep.transportGetInfo(tid).localAddress
+            self.transport_addresses[kind] = _host_port(bind.host, bound_at)
             if kind == "udp":
-                port = int(ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+                port = int(bound_at.rsplit(":", 1)[1])
                 bind = BindAddress(bind.host, port, True)
         self._bound = bind
 

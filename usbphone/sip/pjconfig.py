@@ -57,7 +57,10 @@ def transport_config(bind: BindAddress, kind: str, config: Config) -> pj.Transpo
     tc.port = bind.port
     if not wildcard(bind.host):
         tc.boundAddress = bind.host
-        tc.publicAddress = bind.host
+        if not (kind == "udp" and config.sip.stun_servers):
+            # a published address tells pjsua the public address is known: with STUN configured the
+            # SIP UDP socket must ask the STUN server instead (Via/Contact behind NAT)
+            tc.publicAddress = bind.host
     if kind == "tls":
         tls = tc.tlsConfig
         # The wheel's bundled OpenSSL 1.0.2 looks for CAs under /etc/pki/tls: point it at the system bundle.
