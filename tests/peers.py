@@ -115,7 +115,8 @@ class Proc:
             raise AssertionError(f"{self.argv[0]} did not finish within {timeout} s; log:\n{self.log()}") from None
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:

@@ -37,13 +37,13 @@ def test_two_lines_three_handsets_ring_answer_and_dial_out_per_line(tmp_path: Pa
         proc = subprocess.run(["umockdev-wrapper", sys.executable, str(BENCH), "lines", str(config), str(log), str(out),
                                str(port), str(scenario), str(free_port()), str(free_port(pair=True))],
                               capture_output=True, text=True, timeout=240)
+        steps = {m["milestone"]: m for m in (json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{"))}
+        context = f"{proc.stdout}\n{proc.stderr[-2000:]}\n{out.read_text(errors='replace') if out.exists() else ''}"
+        assert "failed" not in steps and "called out" in steps, context  # before waiting on a UAS never called
         uas_rc = uas.wait(30)
     finally:
         uas.stop()
         cap.finish()
-    steps = {m["milestone"]: m for m in (json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{"))}
-    context = f"{proc.stdout}\n{proc.stderr[-2000:]}\n{out.read_text(errors='replace') if out.exists() else ''}"
-    assert "failed" not in steps and "called out" in steps, context
     keys, lines = steps["attached"]["keys"], steps["attached"]["lines"]
     assert [lines[keys[s]] for s in "ABC"] == ["one", "two", "one"], context
 
@@ -82,13 +82,13 @@ def test_unplugged_mid_call_with_keep_the_call_goes_on_until_hung_up(tmp_path: P
     try:
         proc = subprocess.run(["umockdev-wrapper", sys.executable, str(BENCH), "keep", str(config), str(log),
                                str(out), str(free_port())], capture_output=True, text=True, timeout=180)
+        steps = {m["milestone"]: m for m in (json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{"))}
+        context = f"{proc.stdout}\n{proc.stderr[-2000:]}\n{out.read_text(errors='replace') if out.exists() else ''}"
+        assert "failed" not in steps and "hung up" in steps, context  # before waiting on a UAS never called
         uas_rc = uas.wait(30)
     finally:
         uas.stop()
         cap.finish()
-    steps = {m["milestone"]: m for m in (json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{"))}
-    context = f"{proc.stdout}\n{proc.stderr[-2000:]}\n{out.read_text(errors='replace') if out.exists() else ''}"
-    assert "failed" not in steps and "hung up" in steps, context
     assert steps["after unplug"]["ended"] == 0 and steps["after unplug"]["app_alive"], context
     assert steps["replugged"]["ended"] == 0, context  # plugged back in, still lifted: same call
     byes = cap.fields(f'sip.Method == "BYE" && udp.dstport == {uas.port}', "frame.time_epoch",
