@@ -50,9 +50,12 @@ def headset(serial: str, n: int) -> FakeUsbDevice:
 def scenario(b: LinesBench, port: int, uac_argv: list[str]) -> None:
     b.wait("ready status", lambda r: r.get("status") == "ready", 60)
     devs = {s: headset(s, i) for i, s in enumerate("ABC")}
-    for dev in devs.values():
+    for n, dev in enumerate(devs.values(), 1):
+        # one at a time: umockdev hands uevents to the app's monitor over a unix datagram socket whose queue
+        # holds net.unix.max_dgram_qlen (default 10) messages, and aborts the sender when it is full; three
+        # headsets plugged at once are 12 uevents
         b.plug(dev)
-    b.wait("three handsets", lambda _: sum(1 for r in b.records() if r.get("status") == "handset_attached") >= 3, 10)
+        b.wait(f"{n} handset(s)", lambda _, n=n: b.count(lambda r: r.get("status") == "handset_attached") >= n, 10)
     keys = {r["name"].split(" (")[0][-1]: r["handset"] for r in b.records() if r.get("status") == "handset_attached"}
     lines = {r["handset"]: r["line"] for r in b.records() if r.get("status") == "handset_attached"}
     say("attached", keys=keys, lines=lines)
