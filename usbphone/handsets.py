@@ -39,6 +39,8 @@ class DeviceHandset:
         self.on_write = on_write
         self.syspath = syspath  # sysfs node of the HID interface: the audio bridge finds its sound card by it
         self.match: dict[str, Any] = {}  # vid/pid/serial/port/profile, for the [device] line bindings
+        if on_write is not None and hasattr(runner, "on_timed"):
+            runner.on_timed = on_write  # cadence/blink steps a command started are its writes too
 
     def send(self, cmd: HandsetCommand) -> None:
         try:

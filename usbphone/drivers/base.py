@@ -31,17 +31,24 @@ WRITE_TRANSPORTS = frozenset({"hidraw", "feature", "control", "interrupt", "seri
 
 @dataclass(frozen=True)
 class OutputReport:
-    """One write to a device: ``data`` exactly as written (report id first when the device uses ids)."""
+    """One write to a device: ``data`` exactly as written (report id first when the device uses ids).
+
+    ``timed``: a step of something a command started (a ring cadence, a blinking LED) that ``poll`` writes
+    later; the runner reports those writes like a command's own (the event log's ``device_write``)."""
 
     data: bytes
     transport: str = "hidraw"
+    timed: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.transport not in WRITE_TRANSPORTS:
             raise ValueError(f"unknown write transport {self.transport!r}")
 
-    def to_json(self) -> dict[str, str]:
-        return {"report": self.data.hex(" "), "transport": self.transport}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"report": self.data.hex(" "), "transport": self.transport}
+        if self.timed:
+            out["timed"] = True
+        return out
 
 
 @dataclass

@@ -5,7 +5,8 @@ touches the Phone or pjsua2. Commands (``send``) are encoded under a lock shared
 driver's state (LCD buffer, LED bits) is never seen half-updated; polled drivers (Yealink, CM109) return
 their writes from ``poll`` and the runner sends them between reads, keeping request/reply order. When a
 command gives a driver that was waiting for input with no timeout something timed to do (an LED blinking),
-``send`` wakes the reader through the transport's optional ``wake()``.
+``send`` wakes the reader through the transport's optional ``wake()``. Poll writes marked ``timed`` (ring
+cadence, blink steps) also go to ``on_timed`` (the app logs them as the command's device writes).
 
 Edit this module when the device loop changes (e.g. reconnect policy); protocol details belong in drivers.
 """
@@ -49,6 +50,7 @@ class DeviceRunner:
         self._thread: threading.Thread | None = None
         self._untimed = False  # the reader is (about to be) in read(timeout=None)
         self.error: str = ""
+        self.on_timed: Callable[[OutputReport], None] | None = None  # told of poll's cadence/blink writes
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -104,7 +106,11 @@ class DeviceRunner:
             while not self._stop.is_set():
                 now = self.clock()
                 with self._lock:
-                    self._write_all(self.driver.poll(now))
+                    polled = self.driver.poll(now)
+                    self._write_all(polled)
+                    for out in polled:
+                        if out.timed and self.on_timed is not None:
+                            self.on_timed(out)
                     timeout = self.driver.read_timeout(now)
                     self._untimed = timeout is None
                 data = self.transport.read(timeout)
