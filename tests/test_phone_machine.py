@@ -770,3 +770,36 @@ def test_waiting_call_ends_after_active_ended_gives_busy_tone():
     r.call("ended", first)
     out = r.call("ended", 9, code=487)
     assert tones(out) == ["busy"] and r.phone.state == "busy"
+
+
+BUTTONS_ONLY = Capabilities(hook=False, hook_kind="none", keypad=True, buttons={"pickup", "hangup"}, ringer=True)
+
+
+def test_phone_without_hook_or_flash_takes_a_held_call_back_with_pickup():
+    """CM109/P1K: pickup answers the waiting call, hangup ends it, pickup resumes the held one (was stuck held)."""
+    r = Rig(BUTTONS_ONLY)
+    r.btn("pickup")
+    target, first = r.dialled(r.keys("100#"))
+    r.call("connected", first)
+    r.ring_in(9, number="300")
+    out = r.btn("pickup")
+    assert ccmds(out, "hold")[0].call_id == first and ccmds(out, "answer")[0].call_id == 9
+    r.call("connected", 9)
+    out = r.btn("hangup")
+    assert ccmds(out, "hangup")[0].call_id == 9 and r.phone.state == "held"
+    out = r.btn("pickup")
+    assert ccmds(out, "resume")[0].call_id == first and r.phone.state == "in_call"
+
+
+def test_phone_without_hook_hangup_with_only_a_held_call_rings_it_back():
+    r = Rig(BUTTONS_ONLY)
+    r.btn("pickup")
+    _, first = r.dialled(r.keys("100#"))
+    r.call("connected", first)
+    r.ring_in(9, number="300")
+    r.btn("pickup")
+    r.call("connected", 9)
+    r.btn("hangup")
+    out = r.btn("hangup")  # was: held again, forever
+    assert r.phone.state == "ringing" and r.phone.recall and hcmds(out, "ring")[0].value == "on"
+    assert ccmds(r.btn("pickup"), "resume")[0].call_id == first

@@ -113,8 +113,8 @@ class ButtonsMixin(_Base):
                 self._offhook()
         elif self.state == DIALING and self.digits:
             self._send(self.digits)
-        elif self.waiting is not None:
-            self._btn_flash()
+        elif self.waiting is not None or (self.state == HELD and self.active is None):
+            self._btn_flash()  # answer the waiting call / take the held one back (phones with no flash key)
 
     def _btn_hangup(self) -> None:
         if self.state == RINGING:
@@ -124,6 +124,9 @@ class ButtonsMixin(_Base):
             self._go_idle()
             return
         if not self.offhook:
+            return
+        if self.state == HELD and self.active is None and not self.hook_off:
+            self._onhook()  # only a held call left: as putting a handset down, it rings back (no endless hold)
             return
         if self.active is not None:
             self._cmd("hangup", self.active)
