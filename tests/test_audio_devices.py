@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -124,8 +125,17 @@ def test_resolve_names(tmp_path: Path) -> None:
 def test_sound_server_detection_and_nodes(tmp_path: Path) -> None:
     assert dv.sound_server({"XDG_RUNTIME_DIR": str(tmp_path)}) is None
     (tmp_path / "pulse").mkdir()
-    (tmp_path / "pulse/native").write_text("")
-    assert dv.sound_server({"XDG_RUNTIME_DIR": str(tmp_path)}) == "pulse"
+    with socket.socket(socket.AF_UNIX) as stale:  # a socket file nobody listens on: a killed server's leftover
+        stale.bind(str(tmp_path / "pulse/native"))
+        assert dv.sound_server({"XDG_RUNTIME_DIR": str(tmp_path)}) is None
+    (tmp_path / "pulse/native").unlink()
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "pulse/native"))
+        server.listen()
+        assert dv.sound_server({"XDG_RUNTIME_DIR": str(tmp_path)}) == "pulse"
+        assert dv.sound_server({"PULSE_RUNTIME_PATH": str(tmp_path / "pulse")}) == "pulse"
+        assert dv.sound_server({"PULSE_SERVER": f"{{abc}}unix:{tmp_path}/pulse/native"}) == "pulse"
+        assert dv.sound_server({"PULSE_SERVER": f"/nonexistent/native {tmp_path}/pulse/native"}) == "pulse"
     assert dv.sound_server({"PULSE_SERVER": "unix:/nonexistent/native"}) is None
     assert dv.sound_server({"PULSE_SERVER": "tcp:host:4713"}) == "pulse"
     # the shape of `pactl -f json list sinks|sources` (PulseAudio 16 / pipewire-pulse)

@@ -15,9 +15,11 @@ server's nodes for that card. Edit this module when a new way of naming or reach
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ from typing import Any
 # headsets' UAC interfaces offer; 8 kHz-only devices (source: ../shared/protocols/usb-phone-protocols.md §2:
 # Yealink P1K "8 kHz, 16-bit mono in practice") just get 8 kHz.
 PREFERRED_RATES = (16000, 48000, 32000, 44100, 24000, 8000)
+
+log = logging.getLogger("usbphone.audio")
 
 
 class AudioDeviceError(ValueError):
@@ -187,22 +191,57 @@ def describe(devices: list[dict[str, Any]]) -> str:
 
 # --- sound servers ---------------------------------------------------------------------------------------
 
+# Where libpulse looks for a server when PULSE_SERVER is unset, after the per-user socket (source: PulseAudio
+# src/pulse/context.c, prepend_per_user + "unix:" PA_SYSTEM_RUNTIME_PATH; pipewire-pulse listens there too).
+SYSTEM_SOCKET = "/run/pulse/native"
+
 
 def sound_server(env: dict[str, str] | None = None) -> str | None:
-    """"pulse" when a PulseAudio-protocol server (PulseAudio or pipewire-pulse) is reachable, else None."""
+    """"pulse" when a PulseAudio-protocol server (PulseAudio or pipewire-pulse) answers, else None.
+
+    Looks where libpulse looks: PULSE_SERVER (a list of addresses: ``unix:/path``, ``/path``, ``tcp:host``,
+    ``host``, each optionally prefixed ``{machine-id}``; source: pulse-client.conf(5)), else the per-user socket
+    ``$PULSE_RUNTIME_PATH/native`` or ``$XDG_RUNTIME_DIR/pulse/native``, else the system-wide one. A unix socket
+    counts only if a server accepts a connection on it: a server that crashed or was killed leaves the socket
+    file behind. Network addresses are taken on trust (not probed).
+    """
     env = dict(os.environ) if env is None else env
-    server = env.get("PULSE_SERVER", "")
+    server = env.get("PULSE_SERVER", "").strip()
     if server:
-        path = server.removeprefix("unix:")
-        return "pulse" if not server.startswith("unix:") or os.path.exists(path) else None
-    runtime = env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-    return "pulse" if os.path.exists(os.path.join(runtime, "pulse", "native")) else None
+        for address in server.split():
+            address = re.sub(r"^\{[^}]*\}", "", address)
+            path = address.removeprefix("unix:")
+            if path.startswith("/"):
+                if _listening(path):
+                    return "pulse"
+            elif address:
+                return "pulse"
+        return None
+    if env.get("PULSE_RUNTIME_PATH"):
+        per_user = os.path.join(env["PULSE_RUNTIME_PATH"], "native")
+    else:
+        per_user = os.path.join(env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}", "pulse", "native")
+    return "pulse" if _listening(per_user) or _listening(SYSTEM_SOCKET) else None
 
 
-def server_nodes(card: SoundCard, pactl_json: str | None = None) -> tuple[str | None, str | None]:
+def _listening(path: str) -> bool:
+    """A server accepts connections on the unix socket ``path`` (connect, then hang up; no protocol spoken)."""
+    if not os.path.exists(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def server_nodes(card: SoundCard, pactl_json: str | None = None,
+                 env: dict[str, str] | None = None) -> tuple[str | None, str | None]:
     """(sink name, source name) the sound server created for ALSA card N (property ``alsa.card``)."""
     def listing(kind: str) -> list[dict[str, Any]]:
-        text = pactl_json if pactl_json is not None else _pactl("list", kind)
+        text = pactl_json if pactl_json is not None else _pactl("list", kind, env=env)
         try:
             data = json.loads(text or "[]")
         except ValueError:
@@ -219,24 +258,43 @@ def server_nodes(card: SoundCard, pactl_json: str | None = None) -> tuple[str | 
     return pick(listing("sinks")), pick(listing("sources"))
 
 
-def _pactl(*args: str) -> str | None:
+def _pactl(*args: str, env: dict[str, str] | None = None) -> str | None:
+    """``pactl -f json ARGS`` against the server ``env`` names (JSON output: PulseAudio >= 16, pipewire-pulse)."""
     if shutil.which("pactl") is None:
         return None
     try:
-        out = subprocess.run(["pactl", "-f", "json", *args], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["pactl", "-f", "json", *args], capture_output=True, text=True, timeout=5,
+                             env=None if env is None else dict(env))
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout if out.returncode == 0 else None
 
 
+_announced: set[tuple[int, str | None, str | None]] = set()
+
+
 def route_through_server(card: SoundCard, devices: list[dict[str, Any]], env: dict[str, str]) -> int | None:
-    """Point the ALSA ``pulse`` PCM at the card's server nodes (sets PULSE_SINK/SOURCE in ``env``); its index."""
-    idx = next((i for i, d in enumerate(devices) if str(d["name"]) == "pulse"), None)
+    """The ALSA ``pulse`` PCM's index, pointed at the server's nodes for ``card`` (PULSE_SINK/PULSE_SOURCE set
+    in ``env``, which libpulse reads at each open); None when no server answers, PortAudio lists no ``pulse``
+    PCM, or the server has no node for the card (then it does not hold the card, and its default nodes would
+    be the desktop's speakers, not the handset). Logs the route once per card and nodes.
+    """
+    if sound_server(env) is None:
+        return None
+    idx = next((i for i, d in enumerate(devices) if str(d["name"]) == "pulse"
+                and d["max_input_channels"] > 0 and d["max_output_channels"] > 0), None)
     if idx is None:
         return None
-    sink, source = server_nodes(card)
-    if sink:
-        env["PULSE_SINK"] = sink
-    if source:
-        env["PULSE_SOURCE"] = source
+    sink, source = server_nodes(card, env=env)
+    if sink is None and source is None:
+        return None
+    for key, node in (("PULSE_SINK", sink), ("PULSE_SOURCE", source)):
+        if node:
+            env[key] = node
+        else:
+            env.pop(key, None)  # not another card's node from an earlier route
+    if (card.index, sink, source) not in _announced:
+        _announced.add((card.index, sink, source))
+        log.info("audio: sound card %s (%s) is held by the sound server; going through it (sink %s, source %s)",
+                 card.hw, card.id, sink or "default", source or "default")
     return idx
