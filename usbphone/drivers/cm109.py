@@ -112,11 +112,11 @@ class CM109Driver(Driver):
         )
 
     # -- output reports ----------------------------------------------------------------------------
-    def _report(self, columns: int) -> OutputReport:
+    def _report(self, columns: int, timed: bool = False) -> OutputReport:
         """OR0 (buzzer bit), OR1 = GPO values, OR2 = GPIO direction (same columns), OR3 = 0."""
         self.driven = columns
         or0 = BUZZER if self.ringer.sounding else 0x00
-        return OutputReport(bytes([or0, columns, columns, 0x00]), "control")
+        return OutputReport(bytes([or0, columns, columns, 0x00]), "control", timed=timed)
 
     def start(self) -> list[OutputReport]:
         return [self._report(IDLE_COLUMNS)]
@@ -139,7 +139,7 @@ class CM109Driver(Driver):
         want = self.ringer.step(t)
         if want is not None:
             self.ringer.sounding = want
-            out.append(self._report(self.driven))
+            out.append(self._report(self.driven, timed=True))  # a cadence step of `ring on`
         if self.awaiting is not None:
             column, sent = self.awaiting
             if sent is None:

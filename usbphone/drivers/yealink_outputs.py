@@ -11,6 +11,7 @@ source: ../shared/protocols/usb-phone-protocols.md §2.4 (command table), §2.7 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from usbphone.drivers import cadence as cad
@@ -169,4 +170,4 @@ class YealinkOutputs:
         for lit in self.blinker.step(t).values():
             self.led = lit
             out.append(self._led_packet(lit))
-        return out
+        return [replace(o, timed=True) for o in out]  # steps of a `ring on` / `led X blink` (logged as its writes)
