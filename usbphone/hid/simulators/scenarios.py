@@ -133,6 +133,79 @@ def cm109_dial() -> tuple[Trace, list[HandsetEvent]]:
     return _run(CM109, sim, acts, 4.2, "CM109 phone, KIP1000 keymap: pickup 1 2 3 hangup, vol up, mute, buzzer")
 
 
+# -- desk-phone flows for `usbphone run --replay` (tests/test_run_vendor_flows.py) ----------------------------
+# The SIP side (who calls, when) happens at run time: these traces hold only what the person does, at times
+# the tests line their peers up with. Scan codes: yealink_keys.py (§2.6) and the KIP1000 keymap (§3.4).
+P4K_DIGITS = {"1": 0x21, "2": 0x11, "3": 0x01, "4": 0x22, "5": 0x12, "6": 0x02, "7": 0x23, "8": 0x13,
+              "9": 0x03, "*": 0x24, "0": 0x14, "#": 0x04}
+P4K_FLASH, P4K_REDIAL = 0x15, 0x44
+KIP1000 = {"1": 0x14, "2": 0x12, "3": 0x11, "4": 0x24, "5": 0x22, "6": 0x21, "7": 0x44, "8": 0x42, "9": 0x41,
+           "*": 0x84, "0": 0x82, "#": 0x81}
+KIP1000_PICKUP, KIP1000_HANGUP = 0x88, 0x48
+P1K_PICKUP, P1K_HANGUP = 0x03, 0x13
+
+
+def yealink_p1k_incoming() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("p1k")
+    acts = {**_keys(sim, 3.0, [P1K_PICKUP]), **_keys(sim, 9.0, [P1K_HANGUP])}
+    return _run(YEALINK, sim, acts, 10.0, "Yealink USB-P1K: idle (a call rings), pickup at 3 s, hangup at 9 s")
+
+
+def yealink_p4k_call_waiting() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("p4k")
+    acts: Actions = {0.5: lambda: sim.set_hook(True), 9.0: lambda: sim.set_hook(False),
+                     10.5: lambda: sim.set_hook(True), 12.0: lambda: sim.set_hook(False)}
+    acts.update(_keys(sim, 1.0, [P4K_DIGITS[d] for d in "600#"]))
+    acts.update(_keys(sim, 5.0, [P4K_FLASH]))  # answer the waiting call
+    acts.update(_keys(sim, 7.0, [P4K_FLASH]))  # swap back
+    return _run(YEALINK, sim, acts, 12.5, "Yealink USB-P4K: lift, 600#, FLASH at 5 s and 7 s, hang up at 9 s, "
+                "lift at 10.5 s (the held call rang back), hang up at 12 s")
+
+
+def yealink_p4k_redial_hold_dnd() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("p4k")
+    acts: Actions = {0.5: lambda: sim.set_hook(True), 7.0: lambda: sim.set_hook(False),
+                     8.0: lambda: sim.set_hook(True), 11.0: lambda: sim.set_hook(False),
+                     12.0: lambda: sim.set_hook(True), 14.0: lambda: sim.set_hook(False)}
+    acts.update(_keys(sim, 1.0, [P4K_DIGITS[d] for d in "600#"]))
+    acts.update(_keys(sim, 4.0, [P4K_FLASH]))  # hold
+    acts.update(_keys(sim, 5.5, [P4K_FLASH]))  # resume
+    acts.update(_keys(sim, 8.5, [P4K_REDIAL]))
+    acts.update(_keys(sim, 12.5, [P4K_DIGITS[d] for d in "*78"]))  # DND on (feature code)
+    return _run(YEALINK, sim, acts, 20.0, "Yealink USB-P4K: lift, 600#, FLASH hold at 4 s, FLASH resume at 5.5 s, "
+                "hang up; lift, REDIAL, hang up at 11 s; lift, *78 (DND on), hang up at 14 s; idle to 20 s")
+
+
+def cm109_incoming() -> tuple[Trace, list[HandsetEvent]]:
+    sim = CM109Simulator()
+    acts = {**_keys(sim, 3.0, [KIP1000_PICKUP]), **_keys(sim, 9.0, [KIP1000_HANGUP])}
+    return _run(CM109, sim, acts, 10.0, "CM109 phone, KIP1000 keymap: idle (a call rings), pickup at 3 s, "
+                "hangup at 9 s")
+
+
+def cm109_call_waiting() -> tuple[Trace, list[HandsetEvent]]:
+    sim = CM109Simulator()
+    acts = {**_keys(sim, 0.3, [KIP1000_PICKUP]), **_keys(sim, 0.8, [KIP1000[d] for d in "600#"])}
+    acts.update(_keys(sim, 5.0, [KIP1000_PICKUP]))  # no flash key: pickup answers the waiting call
+    acts.update(_keys(sim, 7.0, [KIP1000_HANGUP]))  # ends it: the first call stays held
+    acts.update(_keys(sim, 8.0, [KIP1000_PICKUP]))  # takes the held call back
+    acts.update(_keys(sim, 10.0, [KIP1000_HANGUP]))
+    return _run(CM109, sim, acts, 10.5, "CM109 phone, KIP1000 keymap: pickup, 600#, pickup at 5 s, hangup at 7 s, "
+                "pickup at 8 s, hangup at 10 s")
+
+
+def cm109_redial_dnd() -> tuple[Trace, list[HandsetEvent]]:
+    sim = CM109Simulator()
+    acts = {**_keys(sim, 0.3, [KIP1000_PICKUP]), **_keys(sim, 0.8, [KIP1000[d] for d in "600#"])}
+    acts.update(_keys(sim, 3.5, [KIP1000_HANGUP]))
+    acts.update(_keys(sim, 4.5, [KIP1000_PICKUP, KIP1000["*"], KIP1000["0"]]))  # *0 = redial (feature code)
+    acts.update(_keys(sim, 8.0, [KIP1000_HANGUP]))
+    acts.update(_keys(sim, 9.0, [KIP1000_PICKUP, *(KIP1000[d] for d in "*78")]))  # DND on (feature code)
+    acts.update(_keys(sim, 11.0, [KIP1000_HANGUP]))
+    return _run(CM109, sim, acts, 17.0, "CM109 phone, KIP1000 keymap: pickup, 600#, hangup; pickup, *0 (redial), "
+                "hangup at 8 s; pickup, *78 (DND on), hangup at 11 s; idle to 17 s")
+
+
 def hp_call() -> tuple[Trace, list[HandsetEvent]]:
     """The HP handset reports by itself: the trace is its captured codes at times of our choosing."""
     from usbphone.drivers import driver_class
@@ -220,7 +293,13 @@ SCENARIOS: dict[str, tuple[str, Callable[[], tuple[Trace, list[HandsetEvent]]]]]
     "yealink-usb-p1k/traces/b2k-hook": ("yealink", yealink_b2k_hook),
     "yealink-usb-p1k/traces/b3g-hook": ("yealink", yealink_b3g_hook),
     "yealink-usb-p1k/traces/p1kh-keys": ("yealink", yealink_p1kh_keys),
+    "yealink-usb-p1k/traces/p1k-incoming": ("yealink", yealink_p1k_incoming),
+    "yealink-usb-p1k/traces/p4k-call-waiting": ("yealink", yealink_p4k_call_waiting),
+    "yealink-usb-p1k/traces/p4k-redial-hold-dnd": ("yealink", yealink_p4k_redial_hold_dnd),
     "cm109-usb-phone/traces/kip1000-dial": ("cm109", cm109_dial),
+    "cm109-usb-phone/traces/kip1000-incoming": ("cm109", cm109_incoming),
+    "cm109-usb-phone/traces/kip1000-call-waiting": ("cm109", cm109_call_waiting),
+    "cm109-usb-phone/traces/kip1000-redial-dnd": ("cm109", cm109_redial_dnd),
     "hp-internet-handset/traces/handset-call": ("hid_table", hp_call),
     "serial-line-phone/traces/line-phone-call": ("serial_lines", serial_line_call),
     "serial-rotary-hook/traces/rotary-dial": ("serial_modem", serial_rotary_dial),
