@@ -182,6 +182,7 @@ def _call_waiting(tmp_path: Path, rel: str, peer_sees: tuple[str, ...]) -> list[
         peer.stop()
     log = app.records()
     assert [c["value"] for c in commands(log, "tone")].count("call_waiting") == 1
+    assert "Traceback" not in app.output() and "no LCD icon" not in app.output()
     return log
 
 
@@ -235,6 +236,7 @@ def _redial_dnd(tmp_path: Path, rel: str) -> list[dict]:
     assert not commands(log, "ring")
     assert call_commands(log, "reject")[0]["code"] == 486
     assert any(c.get("target") == "dnd" and c["value"] == "on" for c in commands(log, "led"))
+    assert "Traceback" not in app.output() and "no LCD icon" not in app.output()  # line-2 text: no warnings
     return log
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from usbphone.drivers import cadence as cad
 from usbphone.drivers import yealink_proto as yp
 from usbphone.drivers.base import OutputReport
-from usbphone.drivers.yealink_lcd import LcdBuffer, changed_runs
+from usbphone.drivers.yealink_lcd import ICONS, LcdBuffer, changed_runs
 from usbphone.events import HandsetCommand
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,13 @@ class YealinkOutputs:
         elif line == 1:
             self.lcd.set_line1(text)
         elif line == 2:
-            unknown = self.lcd.set_icons(text.replace(",", " ").split())
+            words = text.replace(",", " ").split()
+            if words and not any(w.upper() in ICONS for w in words):
+                # the Phone's line-2 status text (call timer, "DND", a waiting caller): line 2 here is icons only
+                # (§2.7), so it cannot be shown; was a warning on every call-timer tick
+                log.debug("yealink: LCD line 2 holds icons, not text: %r not shown", text)
+                return []
+            unknown = self.lcd.set_icons(words)
             if unknown:
                 log.warning("yealink: no LCD icon named %s", ", ".join(unknown))
         else:
