@@ -68,10 +68,24 @@ def open_replay(path: str, emit: Emit, on_write: OnWrite | None = None) -> tuple
     profile, driver = select_driver(dev)
     transport = ReplayTransport(trace)
     runner = DeviceRunner(driver, transport, emit, name=profile.id if profile else dev.name)
-    handset = DeviceHandset(runner, driver.capabilities(), dev.name or dev.id_text, "replay", on_write)
+    handset = DeviceHandset(runner, _replay_caps(trace, dev, driver), dev.name or dev.id_text, "replay", on_write)
     handset.match = {"vid": dev.vid, "pid": dev.pid, "profile": profile.id if profile else ""}
     prof = profile.id if profile else "generic HID telephony (from its report descriptor)"
     return handset, transport, f"replay of {path}: {dev.name or dev.id_text} [{prof}], {transport.duration:.1f} s"
+
+
+def _replay_caps(trace: Any, dev: Any, driver: Any) -> Capabilities:
+    """What the replayed device can do. A driver that learns its model by asking (Yealink) knows it only after
+    the replies, as a live device is probed before use: a scratch driver reads them from the trace first
+    (a P4K trace was taken for a P1K: no hook switch, no speaker)."""
+    from usbphone.drivers.probe import identifies, learn
+    from usbphone.hid.open import select_driver
+
+    if identifies(driver):
+        _, scratch = select_driver(dev)
+        if learn(scratch, [(r.t, r.data) for r in trace.inputs]):
+            return scratch.capabilities()
+    return driver.capabilities()
 
 
 def open_live(found: Any, key: str, emit: Emit, on_write: OnWrite | None = None) -> DeviceHandset:
