@@ -289,3 +289,14 @@ def test_runner_reports_cm109_cadence_steps_as_timed_writes():
     levels = [bool(o.data[0] & BUZZER) for o in timed[:3]]
     assert levels == [False, True, False] and all(o.timed for o in timed)
     assert sim.buzzer_changes[:4] == [True, False, True, False]  # the phone heard the same steps
+
+
+def test_replayed_yealink_has_the_capabilities_of_the_model_its_replies_name():
+    """A live Yealink is probed (VERSION/INIT) before use; a replay reads the same replies from the trace."""
+    from usbphone.handsets import open_replay
+
+    p4k, _, _ = open_replay(str(_trace("yealink-usb-p1k/traces/p4k-call-waiting")), lambda ev: None)
+    assert p4k.caps.hook and p4k.caps.hook_kind == "absolute" and p4k.caps.speaker and not p4k.caps.ringer
+    assert {"flash", "redial"} <= p4k.caps.buttons and "model P4K (version 0x0240)" in p4k.caps.notes
+    p1k, _, _ = open_replay(str(_trace("yealink-usb-p1k/traces/p1k-incoming")), lambda ev: None)
+    assert not p1k.caps.hook and p1k.caps.ringer and p1k.caps.lcd and "flash" not in p1k.caps.buttons
