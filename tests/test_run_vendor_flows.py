@@ -116,6 +116,24 @@ def test_p1k_incoming_rings_with_ringtone_packets_caller_on_lcd_pickup_answers(t
 
 
 @pytest.mark.peers
+def test_b2k_incoming_ring_switched_with_cadence_lift_answers(tmp_path):
+    """The B2K has no melody ringer: the host switches B2K_RING (0x01) on and off with the cadence (§2.4)."""
+    app, port = _app(tmp_path, "yealink-usb-p1k/traces/b2k-incoming", SHORT)  # lift at 3 s, hang up at 9 s
+    log = _run_uac(app, port, tmp_path, "uac_call.xml", talk_ms="2000")
+    ring_on, ring_off = _answered_flow(log)
+    assert [e["value"] for e in log if e.get("kind") == "handset_event" and e["event"] == "hook"] == ["off", "on"]
+    ring = [(r["t"], bytes.fromhex(r["report"])[4], bool(r.get("timed")))  # G1 packet: data[0] is byte 4
+            for r in _writes(log, ring_on["t"]) if r["report"].startswith("01 ")]
+    during, after = [s for s in ring if s[0] < ring_off["t"]], [s for s in ring if s[0] >= ring_off["t"]]
+    assert during[0][1:] == (1, False) and len(during) >= 3 and all(timed for _, _, timed in during[1:]), ring
+    assert [v for _, v, _ in during] == [1, 0] * (len(during) // 2) + [1] * (len(during) % 2)
+    assert after and after[0][1] == 0 and after[0][0] - ring_off["t"] < 0.1 and not any(v for _, v, _ in after)
+    device = _yealink(log, model="b2k")
+    assert device.bad_writes == 0 and device.state["B2K_RING"] == 0
+    assert not device.commands("LCD")  # no display on a B2K: the caller-ID text is dropped
+
+
+@pytest.mark.peers
 def test_p1k_caller_cancels_ringtone_off_at_once(tmp_path):
     app, port = _app(tmp_path, "yealink-usb-p1k/traces/p1k-incoming")
     log = _run_uac(app, port, tmp_path, "uac_cancel.xml")

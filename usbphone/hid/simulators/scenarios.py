@@ -151,6 +151,13 @@ def yealink_p1k_incoming() -> tuple[Trace, list[HandsetEvent]]:
     return _run(YEALINK, sim, acts, 10.0, "Yealink USB-P1K: idle (a call rings), pickup at 3 s, hangup at 9 s")
 
 
+def yealink_b2k_incoming() -> tuple[Trace, list[HandsetEvent]]:
+    sim = YealinkSimulator("b2k")
+    acts: Actions = {3.0: lambda: sim.set_hook(True), 9.0: lambda: sim.set_hook(False)}
+    return _run(YEALINK, sim, acts, 10.0, "Yealink USB-B2K: idle (a call rings), lift at 3 s (HANDSET 0x8D), "
+                "hang up at 9 s")
+
+
 def yealink_p4k_call_waiting() -> tuple[Trace, list[HandsetEvent]]:
     sim = YealinkSimulator("p4k")
     acts: Actions = {0.5: lambda: sim.set_hook(True), 9.0: lambda: sim.set_hook(False),
@@ -294,6 +301,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[], tuple[Trace, list[HandsetEvent]]]]]
     "yealink-usb-p1k/traces/b3g-hook": ("yealink", yealink_b3g_hook),
     "yealink-usb-p1k/traces/p1kh-keys": ("yealink", yealink_p1kh_keys),
     "yealink-usb-p1k/traces/p1k-incoming": ("yealink", yealink_p1k_incoming),
+    "yealink-usb-p1k/traces/b2k-incoming": ("yealink", yealink_b2k_incoming),
     "yealink-usb-p1k/traces/p4k-call-waiting": ("yealink", yealink_p4k_call_waiting),
     "yealink-usb-p1k/traces/p4k-redial-hold-dnd": ("yealink", yealink_p4k_redial_hold_dnd),
     "cm109-usb-phone/traces/kip1000-dial": ("cm109", cm109_dial),
