@@ -5,6 +5,7 @@ Usage: .venv/bin/python tools/bench_audio.py [--seconds 10] [--runs 3]
 Same machine, same run, same peer (a baresip auto-answerer with a 1 kHz sine, as in tests/peers.py) and a
 paced JACK dummy server (tests/jackd.py) as the sound device, so no sound hardware is needed:
   bridged  usbphone's CallCore + AudioBridge on JACK "system" (48 kHz device, 16 kHz bridge, soxr both ways)
+  floor    the same AudioMediaPort and sounddevice stream with empty callbacks (the design's own cost)
   null     usbphone's CallCore on pjsua2's null sound device (no Python audio at all)
   baresip  baresip calling the same peer with JACK audio (its own C audio path)
 Each call runs in a child process; its CPU is measured over the steady part of the call (from 2 s after
@@ -29,6 +30,58 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the same real-component fixtures the tests use
 
 
+class FloorBridge:
+    """The cost of the bridge's architecture with no work in it: the same AudioMediaPort (16 kHz, 20 ms) and
+    duplex sounddevice stream at the device rate, both with callbacks that only hand back silence. What the
+    real bridge costs above this is its work (buffers, resampling, tones); below it, only a different design."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def on_endpoint_started(self) -> None:
+        import pjsua2 as pj
+        import sounddevice as sd
+
+        class Port(pj.AudioMediaPort):
+            def __init__(self) -> None:
+                super().__init__()
+                self.vec = pj.ByteVector(bytes(640))
+
+            def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 - pjsua2 API
+                frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+                frame.buf = self.vec
+                frame.size = 640
+
+            def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 - pjsua2 API
+                pass
+
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, 16000, 1, 20000, 16)
+        self.port = Port()
+        self.port.createPort("floor", fmt)
+
+        def callback(indata: Any, outdata: Any, frames: int, _t: Any, _status: Any) -> None:
+            outdata.fill(0)
+
+        rate = int(sd.query_devices(self.device, "output")["default_samplerate"])
+        self.stream = sd.Stream(device=self.device, samplerate=rate, channels=1, dtype="float32", callback=callback)
+        self.stream.start()
+
+    def connect(self, call_id: int, aud_med: Any) -> None:
+        aud_med.startTransmit(self.port)
+        self.port.startTransmit(aud_med)
+
+    def disconnect(self, call_id: int) -> None:
+        pass
+
+    def close(self) -> None:
+        self.stream.close()
+        self.port = None
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+
 def child(mode: str, uri: str, seconds: float) -> None:
     """Runs one call in this process and prints one JSON line: CPU % (of one core) and latency samples."""
     import queue
@@ -37,11 +90,13 @@ def child(mode: str, uri: str, seconds: float) -> None:
     from usbphone.events import CallCommand
     from usbphone.sip.core import CallCore
 
-    bridge = None
+    bridge: Any = None
     if mode == "bridged":
         from usbphone.sip.audio import AudioBridge
 
         bridge = AudioBridge("system")
+    elif mode == "floor":
+        bridge = FloorBridge("system")
     events: queue.Queue = queue.Queue()
     core = CallCore(Config(), events.put, bind="127.0.0.1:0", audio=bridge)
     core.start()
@@ -114,7 +169,7 @@ def main() -> int:
     from jackd import JackServer
     from peers import Baresip
 
-    results: dict[str, list[float]] = {"bridged": [], "null": [], "baresip": []}
+    results: dict[str, list[float]] = {"bridged": [], "floor": [], "null": [], "baresip": []}
     lat: dict[str, list[float]] = {"mic_to_call": [], "call_to_earpiece": []}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -127,7 +182,7 @@ def main() -> int:
         peer = Baresip(tmp)
         try:
             for run in range(args.runs):
-                for mode in ("bridged", "null", "baresip"):  # alternate, as the recipe's measurements did
+                for mode in results:  # alternate, as the recipe's measurements did
                     if mode == "baresip":
                         results[mode].append(baresip_caller(tmp, peer.uri(), args.seconds, env))
                         continue
@@ -152,6 +207,8 @@ def main() -> int:
     if {"bridged", "null", "baresip"} <= med.keys():
         print(f"bridged / baresip = {med['bridged'] / med['baresip']:.2f}  (target <= 2)")
         print(f"bridged / null    = {med['bridged'] / med['null']:.2f}")
+    if {"floor", "baresip"} <= med.keys():
+        print(f"floor / baresip   = {med['floor'] / med['baresip']:.2f}  (the design's own cost: empty callbacks)")
     for k, v in lat.items():
         if v:
             q = statistics.quantiles(v, n=100)
