@@ -270,14 +270,14 @@ def _pactl(*args: str, env: dict[str, str] | None = None) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
-_announced: set[tuple[int, str | None, str | None]] = set()
+_announced: set[tuple[str, int, str | None, str | None]] = set()
 
 
 def route_through_server(card: SoundCard, devices: list[dict[str, Any]], env: dict[str, str]) -> int | None:
     """The ALSA ``pulse`` PCM's index, pointed at the server's nodes for ``card`` (PULSE_SINK/PULSE_SOURCE set
     in ``env``, which libpulse reads at each open); None when no server answers, PortAudio lists no ``pulse``
     PCM, or the server has no node for the card (then it does not hold the card, and its default nodes would
-    be the desktop's speakers, not the handset). Logs the route once per card and nodes.
+    be the desktop's speakers, not the handset). Logs the route once per server, card and nodes.
     """
     if sound_server(env) is None:
         return None
@@ -293,8 +293,10 @@ def route_through_server(card: SoundCard, devices: list[dict[str, Any]], env: di
             env[key] = node
         else:
             env.pop(key, None)  # not another card's node from an earlier route
-    if (card.index, sink, source) not in _announced:
-        _announced.add((card.index, sink, source))
+    said = (env.get("PULSE_SERVER") or env.get("PULSE_RUNTIME_PATH") or env.get("XDG_RUNTIME_DIR") or "",
+            card.index, sink, source)
+    if said not in _announced:
+        _announced.add(said)
         log.info("audio: sound card %s (%s) is held by the sound server; going through it (sink %s, source %s)",
                  card.hw, card.id, sink or "default", source or "default")
     return idx
