@@ -1,9 +1,21 @@
-"""Stall detection with a fake stream clock: slow but healthy callbacks ([audio] latency "high" on a busy VM)
-are not a lost device; a stream that really stops is, within three periods (at least 0.4 s)."""
+"""Device loss. Stall detection with a fake stream clock: slow but healthy callbacks ([audio] latency "high" on
+a busy VM) are not a lost device; a stream that really stops is, within three periods (at least 0.4 s).
+And a real JACK server (jackd -d dummy) dying under PortAudio, in a child process (tests/audio_fault_child.py):
+the process still exits 0 (PortAudio 19.6's JACK host aborts it at Pa_Terminate/Pa_CloseStream unless left
+alone: usbphone/audio/jackhost.py), whether a stream was open or not, and a JACK server that comes back is
+reported as ``restart_needed`` (PortAudio cannot reconnect in-process) without any PortAudio call on it."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from usbphone.audio.engine import AudioEngine
 from usbphone.audio.stream import DuplexStream, StreamStats
@@ -90,3 +102,79 @@ def test_a_stream_that_stops_is_reported_lost_within_three_periods() -> None:
     assert stream.closed and not engine.streaming
     faults = [d for what, d in notes if what == "audio_fault"]
     assert [f["kind"] for f in faults] == ["device_lost"] and faults[0]["policy"] == "keep"
+
+
+CHILD = Path(__file__).with_name("audio_fault_child.py")
+
+
+def _child(server: Any, mode: str) -> subprocess.Popen[str]:
+    env = dict(os.environ) | server.env()
+    return subprocess.Popen([sys.executable, str(CHILD), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+
+
+def _kill_server(server: Any) -> None:
+    os.killpg(server.p.pid, signal.SIGTERM)  # SIGKILL would leave JACK's shm behind
+    server.p.wait(10)
+
+
+def _finish(child: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 0, f"rc {child.returncode}; stderr:\n{err[-3000:]}"
+    return json.loads(out.strip().splitlines()[-1]), err
+
+
+@pytest.mark.audio
+def test_jack_server_dying_with_no_stream_open_lets_the_process_exit_cleanly(tmp_path: Path) -> None:
+    """Before the fix: SIGABRT at exit (pa_jack.c:820 Terminate: Assertion `err == 0' failed)."""
+    from jackd import JackServer
+
+    server = JackServer(tmp_path, rate=48000)
+    child = _child(server, "idle")
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "ready"
+        _kill_server(server)
+        child.stdin.write("killed\n")
+        child.stdin.flush()
+        result, err = _finish(child)
+    finally:
+        server.stop()
+    assert "JACK server" in result["stuck"], result  # no re-initialisation after the server's death
+    assert result["refreshed"] is False
+    assert "Assertion" not in err
+
+
+@pytest.mark.audio
+def test_jack_server_coming_back_is_reported_and_the_process_exits_cleanly(tmp_path: Path) -> None:
+    from jackd import JackServer
+
+    server = JackServer(tmp_path, rate=48000)
+    child = _child(server, "return")
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "streaming"
+        _kill_server(server)
+        child.stdin.write("killed\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "lost"
+        server._log.close()  # noqa: SLF001 - the same server name again, as a restarted jackd would be
+        assert server._start(), "jackd did not start again"  # noqa: SLF001
+        child.stdin.write("back\n")
+        child.stdin.flush()
+        result, err = _finish(child)
+    finally:
+        server.stop()
+    kinds = [(d["kind"], t) for t, what, d in result["notes"] if what == "audio_fault"]
+    assert kinds[0][0] == "device_lost" and kinds[0][1] < 1.0, result
+    assert "restart_needed" in [k for k, _ in kinds], result
+    assert result["close_s"] < 0.5  # the dead stream is left alone, not waited for
+    assert "Assertion" not in err
+    # no PortAudio open was tried on the dead JACK client (it logs these when one is)
+    assert "jack_port_register" not in err, err[-2000:]
+    print(f"restart_needed {result['back_s']:.1f} s after the server came back")

@@ -6,8 +6,11 @@ needs it, closes it ``linger_s`` after the last one ends, notices a lost device 
 no callbacks for three periods and at least 0.4 s: audio/watchdog.py) within 0.5 s on a low-latency stream,
 and retries a busy or missing device with backoff (0.5 s doubling to 8 s), reporting each fault once
 through ``notify`` (``audio_fault`` with ``kind`` and, for ``device_lost``, the [audio] ``device_lost``
-policy "keep"/"hangup" for the app to apply). A stream PortAudio cannot stop (its
-JACK host waits forever on a dead server) is abandoned after 1 s rather than blocking anything. Opening is
+policy "keep"/"hangup" for the app to apply). A stream PortAudio cannot stop is abandoned rather than
+blocking anything; one on a JACK server that died is abandoned at once and the JACK host is not tried again
+(PortAudio 19.6 aborts the process if asked to close or re-initialise it: usbphone/audio/jackhost.py), so
+retries then only probe whether a JACK server is back, and say once (``restart_needed``) that its devices
+return when usbphone restarts; other devices (ALSA, the sound server's PCM) still open. Opening is
 slow (tens of ms, more on JACK), hence the thread; it never touches pjsua2. No pjsua2 import here: the
 conference-bridge side is usbphone/sip/audio.py. Edit this module for the bridge's policy.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from usbphone.audio.jackhost import JACK
 from usbphone.audio.ringbuffer import DriftBuffer
 from usbphone.audio.settings import AudioSettings, volume_gain
 from usbphone.audio.tones import ToneRenderer, ToneSpec, dtmf_spec, tone_spec
@@ -147,6 +152,10 @@ class AudioEngine:
             out["echo_cancel"] = s.echo is not None
         if self.history:
             out["history"] = list(self.history)
+        st = sys.modules.get("usbphone.audio.stream")  # not imported here: that would initialise PortAudio
+        stuck = st.portaudio_stuck() if st is not None else ""
+        if stuck:
+            out["portaudio_stuck"] = stuck  # e.g. its JACK server died: those devices need a restart
         return out
 
     # --- control thread (never touches pjsua2) --------------------------------------------------------
@@ -201,6 +210,14 @@ class AudioEngine:
             self._stream = st.DuplexStream(device, rate, self.bridge_rate, self.uplink, self.downlink,
                                            mix=self._mix, gain=lambda: self._gain, latency=self.settings.latency,
                                            capture=lambda: bool(self._calls))
+        except st.JackHostGone as exc:
+            self._retry_at = now + self._backoff
+            self._backoff = min(self._backoff * 2, 8.0)
+            if JACK.server_running():  # a cheap probe: never PortAudio, whose JACK client is the dead one
+                self._fault("restart_needed", f"a JACK server is running again, but {exc}")
+            else:
+                self._fault("open_failed", f"cannot open sound device {self.device or '(handset/default)'}: {exc}")
+            return
         except Exception as exc:  # noqa: BLE001 - PortAudioError, AudioDeviceError, ValueError
             self._retry_at = now + self._backoff
             self._backoff = min(self._backoff * 2, 8.0)
@@ -233,8 +250,9 @@ class AudioEngine:
                 listing = [dict(d) for d in sd.query_devices()]
                 idx = dv.portaudio_index(card, listing)
             if idx is None:
+                why = st.portaudio_stuck() or "it re-scans when no stream is open"
                 raise dv.AudioDeviceError(f"the handset's sound card {card.hw} ({card.id}) is not in PortAudio's "
-                                          "list yet (it re-scans when no stream is open)")
+                                          f"list yet ({why})")
             pair = (idx, idx)
         else:
             pair = dv.resolve(None, listing, default)  # type: ignore[arg-type]

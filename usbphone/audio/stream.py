@@ -10,8 +10,12 @@ block is played as silence. ``DuplexStream.lost`` becomes true when PortAudio st
 (device unplugged, host error), which the bridge's control thread notices within its poll interval.
 
 PortAudio sees new sound cards only after re-initialisation, which is only safe with no stream open:
-``refresh_devices()`` does that and says so when a stream is still open. Edit this module to change how
-samples move between the card and the buffers; device choice lives in devices.py, policy in sip/audio.py.
+``refresh_devices()`` does that and says so when a stream is still open. It is never safe once the JACK
+server PortAudio's JACK host was connected to has died (usbphone/audio/jackhost.py: Pa_Terminate and
+Pa_CloseStream then abort the process): a stream on that host is then abandoned untouched, PortAudio is
+never re-initialised again, and at exit sounddevice's Pa_Terminate is skipped (``portaudio_stuck()`` says
+why). Edit this module to change how samples move between the card and the buffers; device choice lives in
+devices.py, policy in engine.py.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 import sounddevice as sd
 import soxr
 
+from usbphone.audio.jackhost import JACK, JACK_HOSTAPI
 from usbphone.audio.ringbuffer import DriftBuffer
 from usbphone.audio.watchdog import STARTUP_S, CallbackClock
 
@@ -35,16 +40,63 @@ log = logging.getLogger("usbphone.audio")
 
 _open_streams = 0
 _open_lock = threading.Lock()
+_abandoned: list[Any] = []  # sd.Stream objects PortAudio could not stop: kept referenced, never closed
+_hung = ""  # why Pa_Terminate would wait forever (a stream abandoned on a host other than JACK)
+
+
+class JackHostGone(sd.PortAudioError):
+    """A JACK device was asked for after PortAudio's JACK server died (usbphone/audio/jackhost.py)."""
+
+
+def _has_jack_host() -> bool:
+    return any(h["name"] == JACK_HOSTAPI for h in sd.query_hostapis())
+
+
+def _watch_jack() -> None:
+    """After each Pa_Initialize: watch the JACK server PortAudio connected to, if it found one."""
+    if _has_jack_host():
+        JACK.attach()
+
+
+def portaudio_stuck() -> str:
+    """Why PortAudio must not be terminated or re-initialised in this process ("" when it may be)."""
+    if JACK.gone and _has_jack_host():
+        return f"PortAudio's JACK server went away ({JACK.reason}); PortAudio 19.6 cannot reconnect to it"
+    return _hung
+
+
+def jack_host_dead() -> bool:
+    """PortAudio's JACK host is unusable for the rest of this process (its server died)."""
+    return JACK.gone and _has_jack_host()
 
 
 def refresh_devices() -> bool:
-    """Re-initialise PortAudio so it sees cards/servers that appeared since start; False if a stream is open."""
+    """Re-initialise PortAudio so it sees cards/servers that appeared since start; False if a stream is open
+    or PortAudio cannot be terminated safely (``portaudio_stuck()``)."""
     with _open_lock:
-        if _open_streams:
+        if _open_streams or portaudio_stuck():
             return False
+        JACK.detach()
         sd._terminate()  # noqa: SLF001 - sounddevice's documented way to re-scan (see its FAQ)
         sd._initialize()  # noqa: SLF001
+        _watch_jack()
         return True
+
+
+def _exit_handler() -> None:
+    """Replaces sounddevice's atexit handler (Pa_Terminate), which would abort the process (pa_jack.c
+    Terminate/CleanUpStream asserts) after a JACK server died, or hang on an abandoned stream."""
+    why = portaudio_stuck()
+    if why:
+        log.info("audio: PortAudio left to the OS at exit: %s", why)
+        return
+    JACK.detach()
+    sd._exit_handler()  # noqa: SLF001
+
+
+atexit.unregister(sd._exit_handler)  # noqa: SLF001
+atexit.register(_exit_handler)
+_watch_jack()
 
 
 @dataclass
@@ -124,6 +176,9 @@ class DuplexStream:
         self.started_at = time.monotonic()
         self.clock = CallbackClock(self.started_at)
         channels = _channels(device)
+        self.on_jack = _on_jack(device)
+        if self.on_jack and jack_host_dead():  # its dead client would only fail (or, closing, abort)
+            raise JackHostGone(f"{portaudio_stuck()}; its devices come back when usbphone restarts")
         self._stream = sd.Stream(
             device=device, samplerate=samplerate, channels=channels, dtype="float32", latency=latency,
             blocksize=0, callback=self._callback, finished_callback=self._finished,
@@ -221,11 +276,22 @@ class DuplexStream:
         return self.clock.stalled(now)
 
     def close(self, timeout_s: float = 1.0) -> bool:
-        """Stop and close; False when PortAudio hung (its JACK host waits forever for a dead server's
-        process thread): the stream is then abandoned on a daemon thread and still counts as open, so
-        ``refresh_devices()`` will not re-initialise PortAudio under it."""
-        global _open_streams
+        """Stop and close; False when the stream had to be abandoned (it then still counts as open, so
+        ``refresh_devices()`` will not re-initialise PortAudio under it):
+          * on PortAudio's JACK host once its server is gone (usbphone/audio/jackhost.py hears of that within
+            ~10 ms, long before the stall watchdog): stopping or closing it would abort the process
+            (pa_jack.c CleanUpStream assertion) or spin, so PortAudio is not called at all; a JACK stream that
+            merely stalled on a live server is closed normally;
+          * elsewhere when PortAudio does not stop it within ``timeout_s`` (a hung host): left on a daemon
+            thread, and Pa_Terminate is skipped at exit."""
+        global _open_streams, _hung
         self._closing = True
+        if self.on_jack and JACK.gone:
+            _abandoned.append(self._stream)
+            self._up = self._down = None  # type: ignore[assignment]  # no callback comes again; frees soxr now
+            log.warning("audio: the JACK server behind %r is gone; its stream is left to the OS (closing it would "
+                        "abort PortAudio)", self.device_names[1])
+            return False
 
         def stop() -> None:
             self._stream.abort(ignore_errors=True)
@@ -236,14 +302,23 @@ class DuplexStream:
         worker.join(timeout_s)
         if worker.is_alive():
             log.warning("audio: PortAudio did not stop the stream within %.1f s; abandoning it", timeout_s)
-            # Pa_Terminate at exit would wait for the same dead thread: skip it, the OS cleans up
-            atexit.unregister(sd._exit_handler)  # noqa: SLF001
+            _abandoned.append(self._stream)
+            _hung = f"a stream on {self.device_names[1]!r} could not be stopped"  # Pa_Terminate would wait on it
             return False
         with _open_lock:
             if self._counted:
                 _open_streams -= 1
                 self._counted = False
         return True
+
+
+def _on_jack(device: tuple[int | str | None, int | str | None]) -> bool:
+    """Does this stream go through PortAudio's JACK host?"""
+    try:
+        apis = {int(sd.query_devices(d, kind)["hostapi"]) for d, kind in zip(device, ("input", "output"), strict=True)}
+        return any(sd.query_hostapis(a)["name"] == JACK_HOSTAPI for a in apis)
+    except Exception:  # noqa: BLE001 - unknown device: sd.Stream will say so
+        return False
 
 
 def _channels(device: tuple[int | str | None, int | str | None]) -> tuple[int, int]:
