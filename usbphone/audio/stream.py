@@ -279,13 +279,17 @@ class DuplexStream:
         """Stop and close; False when the stream had to be abandoned (it then still counts as open, so
         ``refresh_devices()`` will not re-initialise PortAudio under it):
           * on PortAudio's JACK host once its server is gone (usbphone/audio/jackhost.py hears of that within
-            ~10 ms, long before the stall watchdog): stopping or closing it would abort the process
+            ~10 ms, long before the stall watchdog; should that notice be late, a lost or stalled stream whose
+            server takes no client is taken as gone too): stopping or closing it would abort the process
             (pa_jack.c CleanUpStream assertion) or spin, so PortAudio is not called at all; a JACK stream that
             merely stalled on a live server is closed normally;
           * elsewhere when PortAudio does not stop it within ``timeout_s`` (a hung host): left on a daemon
             thread, and Pa_Terminate is skipped at exit."""
         global _open_streams, _hung
         self._closing = True
+        if self.on_jack and not JACK.gone and (self.lost or self.stalled(time.monotonic())) \
+                and not JACK.server_running():  # in case libjack's shutdown notice is late (a loaded machine)
+            JACK.mark_gone(f"the JACK server behind {self.device_names[1]!r} stopped answering")
         if self.on_jack and JACK.gone:
             _abandoned.append(self._stream)
             self._up = self._down = None  # type: ignore[assignment]  # no callback comes again; frees soxr now
