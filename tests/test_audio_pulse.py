@@ -15,6 +15,8 @@ import logging
 import os
 import queue
 import signal
+import subprocess
+import sys
 import time
 import wave
 from contextlib import ExitStack
@@ -213,3 +215,27 @@ def test_handset_card_held_by_the_server_is_reached_through_it(tmp_path: Path,
     assert mic["peak"] == pytest.approx(600, rel=0.01)
     assert ear["peak"] == pytest.approx(1000, rel=0.01) and ear["seconds"] > 3
     assert desk["peak"] is None  # nothing went to the desktop's speakers
+
+
+@pytest.mark.peers
+def test_usbphone_call_with_audio_device_pulse(tmp_path: Path) -> None:
+    """`usbphone call URI --audio-device pulse` from a desktop session: the call's audio goes through the
+    server's default nodes both ways (the user-facing form of the first call test)."""
+    server = PulseServer(tmp_path, mic_hz=440)
+    try:
+        with ExitStack() as stack:
+            peer = Baresip(tmp_path)
+            stack.callback(peer.stop)
+            out = subprocess.run([sys.executable, "-m", "usbphone.cli", "call", peer.uri(), "--duration", "5",
+                                  "--audio-device", "pulse", "--bind", "127.0.0.1:0"],
+                                 capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                                 env=dict(os.environ) | server.env())
+        ear = analyse(server.recording("speakers"), RATE, threshold=0.01)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    mic = peer_heard(peer)
+    print(f"usbphone call: peer heard {mic}; the desktop speakers got {ear}")
+    assert mic["peak"] == pytest.approx(440, rel=0.01)
+    assert ear["peak"] == pytest.approx(1000, rel=0.01) and ear["seconds"] > 3
