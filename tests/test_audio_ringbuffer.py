@@ -131,3 +131,20 @@ def test_bursty_sound_server_settles_without_further_gaps(offset: float) -> None
     for r in (rows, rows2):
         first, last = r[(r[:, 0] > 20) & (r[:, 0] < 80)], r[r[:, 0] > 240]
         assert last[:, 1].mean() < 0.080 and abs(last[:, 1].mean() - first[:, 1].mean()) < 0.010
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_tiny_reads_while_stretching_return_samples(n: int) -> None:
+    """A sound server (PulseAudio's ALSA plugin) may ask for 1-3 frames; a stretch must still consume one
+    sample (interpolating from none raised inside the callback)."""
+    buf = DriftBuffer(RATE)
+    t = 0.0
+    for _ in range(200):
+        buf.write(np.full(160, 0.5, dtype=np.float32), now=t)
+        t += 0.01
+        buf.read(160, now=t)
+    buf._pending = -40.0  # the window found the buffer short: stretch
+    for _ in range(20):
+        out = buf.read(n, now=t)
+        assert out.shape == (n,) and out.dtype == np.float32
+    assert buf.stats.stretched > 0 or n == 1

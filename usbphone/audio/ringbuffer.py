@@ -172,6 +172,8 @@ class DriftBuffer:
         k = int(max(-limit, min(limit, round(self._pending))))
         if k > 0:
             k = min(k, max(self._count - n, 0))
+        else:
+            k = max(k, 1 - n)  # a stretch still consumes one sample (none: nothing to interpolate from)
         self._pending -= k
         return k
 
