@@ -178,7 +178,8 @@ def test_blink_is_switched_from_poll_one_write_per_report() -> None:
     assert send(drv, "led mute blink") == ["02 02"]
     assert drv.read_timeout(0.0) is not None
     assert polled(drv, 0.0) == [] and polled(drv, 0.3) == [] and 0.19 < drv.read_timeout(0.3) <= 0.2
-    assert polled(drv, 0.5) == ["02 00"]  # off after half a second
+    step = drv.poll(0.5)
+    assert [(o.data.hex(" "), o.timed) for o in step] == [("02 00", True)]  # off after 0.5 s: a step, logged
     assert send(drv, "led off_hook blink") == ["02 01"]
     assert polled(drv, 0.6) == [] and polled(drv, 1.1) == ["02 02"]  # both switch, in one write
     assert send(drv, "led mute on") == ["02 02"]  # steady now

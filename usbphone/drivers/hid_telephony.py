@@ -35,7 +35,7 @@ Edit this module to map another usage; device-specific overrides belong in a pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from usbphone.drivers.base import Capabilities, Driver, OutputReport
@@ -331,8 +331,9 @@ class HidTelephonyDriver(Driver):
         return [OutputReport(bytes(self.out_state[rid]), "hidraw") for rid in touched]
 
     def poll(self, t: float) -> list[OutputReport]:
-        """Switch the blinking LEDs when due (one write per report they share)."""
-        return self._apply([(self.outputs[name], lit) for name, lit in self.blinker.step(t).items()])
+        """Switch the blinking LEDs when due (one write per report they share): steps of `led X blink`."""
+        steps = self._apply([(self.outputs[name], lit) for name, lit in self.blinker.step(t).items()])
+        return [replace(o, timed=True) for o in steps]
 
     def read_timeout(self, t: float) -> float | None:
         return self.blinker.timeout(t)  # None when nothing blinks: block until the headset reports
