@@ -135,22 +135,20 @@ def peer_heard(peer: Baresip) -> dict[str, Any]:
 
 
 def restarts(phone: Phone) -> int:
-    """Streams lost and reopened during the call. Through ALSA's ``pulse`` PCM a duplex stream may die in its
-    first callbacks: the plugin returns -EIO from snd_pcm_delay while the server has no timing data yet
-    (alsa-project/alsa-plugins#65) and PortAudio 19.6 ends the stream on it ("ContinuePoll ... line 3355",
-    PortAudio/portaudio#758); the bridge then reopens it. Counted, tolerated, printed."""
-    return sum(1 for what, d in phone.notes if what == "audio_fault" and d["kind"] == "device_lost")
+    """Streams that ended at start-up and were re-opened quietly. Through ALSA's ``pulse`` PCM a duplex stream
+    may die in its first callbacks: the plugin returns -EIO from snd_pcm_delay while the server has no timing
+    data yet (alsa-project/alsa-plugins#65) and PortAudio 19.6 ends the stream on it ("ContinuePoll ... line
+    3355", PortAudio/portaudio#758); the bridge re-opens it without calling it a lost device. Printed."""
+    return sum(1 for what, _ in phone.notes if what == "audio_restart")
 
 
 def callback_errors(stats: dict) -> int:
-    """Exceptions in the stream callback, less one known bug (issue 6 report): the pulse PCM's callbacks vary
-    in size, so the earpiece side may ask DriftBuffer.read() for 1 sample while a stretch is pending; then it
-    takes 0 and np.interp raises "array of sample points is empty" (usbphone/audio/ringbuffer.py _step: k must
-    stay > -n). Printed; drop the exception here once that is fixed."""
+    """Exceptions in the stream callback (the pulse PCM's callbacks vary in size, down to 1 frame: a 1-frame
+    read during a drift stretch once raised inside DriftBuffer; tests/test_audio_ringbuffer.py covers it)."""
     s = stats["stream"]
     if s["errors"]:
         print(f"stream callback errors: {s['errors']} (last: {s['last_error']})")
-    return 0 if "array of sample points is empty" in s["last_error"] else s["errors"]
+    return int(s["errors"])
 
 
 def call_through(server: PulseServer, tmp_path: Path, handset_syspath: str | None = None) -> tuple[dict, dict, Phone]:
@@ -174,9 +172,10 @@ def test_call_through_the_desktop_servers_default_nodes(tmp_path: Path) -> None:
     finally:
         server.stop()
     print("bridge stats:", stats)
-    print("faults:", [d for what, d in phone.notes if what == "audio_fault"])
+    faults = [d for what, d in phone.notes if what == "audio_fault"]
+    print("faults:", faults, "start-up re-opens:", restarts(phone))
     assert callback_errors(stats) == 0
-    assert restarts(phone) <= 2
+    assert not faults and restarts(phone) <= 2  # a start-up re-open is not a lost device (no hang-up)
     opened = [d for what, d in phone.notes if what == "audio_open"]
     assert opened and opened[0]["devices"][1] == "default", opened
     print(f"peer heard the desktop microphone: {mic}; the desktop speakers got: {ear}")
@@ -185,9 +184,6 @@ def test_call_through_the_desktop_servers_default_nodes(tmp_path: Path) -> None:
 
 
 @pytest.mark.peers
-@pytest.mark.xfail(strict=True, reason="issue 6: usbphone/audio/engine.py raises 'not in PortAudio's list' for a "
-                   "card PortAudio cannot list instead of calling devices.route_through_server (patch in the "
-                   "issue 6 report); remove this mark with that change")
 def test_handset_card_held_by_the_server_is_reached_through_it(tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     """The handset's card N is not one PortAudio can open (here: absent from ALSA; on a desktop: held busy by
@@ -205,8 +201,9 @@ def test_handset_card_held_by_the_server_is_reached_through_it(tmp_path: Path,
         server.stop()
     print("bridge stats:", stats)
     faults = [d for what, d in phone.notes if what == "audio_fault"]
-    print("faults:", faults)  # a device_lost + reopen at stream start is tolerated: see restarts()
-    assert not [f for f in faults if f["kind"] != "device_lost"] and restarts(phone) <= 2, faults
+    print("faults:", faults, "start-up re-opens:", restarts(phone),  # re-opened at start-up: see restarts()
+          "closed:", [(d["why"], d["seconds"], d["callbacks"]) for what, d in phone.notes if what == "audio_closed"])
+    assert not faults and restarts(phone) <= 2, faults
     assert callback_errors(stats) == 0
     routed = [r for r in caplog.records if "held by the sound server" in r.getMessage()]
     assert len(routed) == 1, [r.getMessage() for r in caplog.records]

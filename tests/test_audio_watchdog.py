@@ -55,6 +55,7 @@ class FakeStream:
     def __init__(self, started_at: float, latency_s: float) -> None:
         self.clock = CallbackClock(started_at, latency_s)
         self.lost = False
+        self.on_jack = False
         self.device_names = ("fake in", "fake out")
         self.stats = StreamStats()
         self.closed = False
@@ -102,6 +103,46 @@ def test_a_stream_that_stops_is_reported_lost_within_three_periods() -> None:
     assert stream.closed and not engine.streaming
     faults = [d for what, d in notes if what == "audio_fault"]
     assert [f["kind"] for f in faults] == ["device_lost"] and faults[0]["policy"] == "keep"
+
+
+def test_a_stream_ending_at_start_up_is_reopened_quietly_and_a_failed_reopen_is_a_lost_device() -> None:
+    """ALSA's pulse PCM may end a new stream in its first callbacks: re-open it, do not hang up the call."""
+    t = 1000.0
+    stream = FakeStream(t, latency_s=0.02)
+    engine, notes = _engine_with(stream)
+    engine.opened_at = t
+    stream.lost = True
+    engine._step(t + 0.3)  # noqa: SLF001
+    assert stream.closed and [w for w, _ in notes if w == "audio_fault"] == []
+    assert [w for w, _ in notes if w == "audio_restart"] == ["audio_restart"] and engine.startup_restarts == 1
+    engine._step(t + 0.4)  # noqa: SLF001 - the re-open: device "fake" is not there (real PortAudio lookup)
+    kinds = [d["kind"] for w, d in notes if w == "audio_fault"]
+    assert kinds == ["device_lost", "open_failed"], notes
+
+
+def test_early_ends_in_a_row_become_a_lost_device_after_two_reopens(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = 1000.0
+    engine, notes = _engine_with(FakeStream(t, latency_s=0.02))
+    engine.opened_at = t
+
+    def reopen(now: float) -> None:  # a stream that opens, then ends again at once
+        engine._stream, engine.opened_at, engine.streaming = FakeStream(now, 0.02), now, True  # noqa: SLF001
+    monkeypatch.setattr(engine, "_open", reopen)
+    for i in range(3):
+        engine._stream.lost = True  # noqa: SLF001
+        engine._step(t + 0.1 * (2 * i + 1))  # noqa: SLF001 - ends: re-opened quietly twice, then lost
+        engine._step(t + 0.1 * (2 * i + 2))  # noqa: SLF001
+    assert engine.startup_restarts == 2
+    assert [d["kind"] for w, d in notes if w == "audio_fault"] == ["device_lost"], notes
+    # a stream that gets going resets the count: the next one ending early is re-opened quietly again
+    reopen(t + 2.0)
+    for k in range(1, 13):
+        engine._stream.clock.tick(t + 2.0 + 0.1 * k, 4800, RATE)  # noqa: SLF001
+        engine._step(t + 2.0 + 0.1 * k)  # noqa: SLF001
+    reopen(t + 4.0)
+    engine._stream.lost = True  # noqa: SLF001
+    engine._step(t + 4.2)  # noqa: SLF001
+    assert engine.startup_restarts == 3 and len([w for w, _ in notes if w == "audio_fault"]) == 1
 
 
 CHILD = Path(__file__).with_name("audio_fault_child.py")

@@ -6,7 +6,9 @@ needs it, closes it ``linger_s`` after the last one ends, notices a lost device 
 no callbacks for three periods and at least 0.4 s: audio/watchdog.py) within 0.5 s on a low-latency stream,
 and retries a busy or missing device with backoff (0.5 s doubling to 8 s), reporting each fault once
 through ``notify`` (``audio_fault`` with ``kind`` and, for ``device_lost``, the [audio] ``device_lost``
-policy "keep"/"hangup" for the app to apply). A stream PortAudio cannot stop is abandoned rather than
+policy "keep"/"hangup" for the app to apply). A stream that ends within its first second (a sound server's
+PCM at start-up) is re-opened quietly, at most twice in a row (``audio_restart``), rather than reported as a
+lost device. A stream PortAudio cannot stop is abandoned rather than
 blocking anything; one on a JACK server that died is abandoned at once and the JACK host is not tried again
 (PortAudio 19.6 aborts the process if asked to close or re-initialise it: usbphone/audio/jackhost.py), so
 retries then only probe whether a JACK server is back, and say once (``restart_needed``) that its devices
@@ -33,6 +35,8 @@ from usbphone.audio.settings import AudioSettings, volume_gain
 from usbphone.audio.tones import ToneRenderer, ToneSpec, dtmf_spec, tone_spec
 
 log = logging.getLogger("usbphone.audio")
+STARTUP_RESTART_S = 1.0  # a stream that ends sooner than this after opening is re-opened quietly ...
+STARTUP_RESTARTS_MAX = 2  # ... this many times in a row; then it is a lost device like any other
 
 
 class AudioEngine:
@@ -66,6 +70,9 @@ class AudioEngine:
         self._backoff = 0.5
         self._last_fault = ""
         self.opened_at: float | None = None
+        self.startup_restarts = 0  # streams that ended in their first second and were re-opened quietly
+        self._reopening: str | None = None  # the device of such a re-open, while it is pending
+        self._startup_restarts = 0  # ... in a row (reset by a stream that outlives its first second)
         self.history: list[dict[str, Any]] = []  # one summary per stream opened (xruns, buffer stats)
         self.hands_free = False
         self.faults = 0
@@ -142,6 +149,7 @@ class AudioEngine:
             "bridge_rate": self.bridge_rate,
             "calls": len(self._calls),
             "faults": self.faults,
+            "startup_restarts": self.startup_restarts,
             "uplink": self.uplink.stats.as_dict(),
             "downlink": self.downlink.stats.as_dict(),
         }
@@ -184,6 +192,10 @@ class AudioEngine:
 
     def _step(self, now: float) -> None:
         s = self._stream
+        if s is not None and (s.lost or s.stalled(now)) and self._restart_at_startup(s, now):
+            return
+        if s is not None and self.opened_at is not None and now - self.opened_at > STARTUP_RESTART_S:
+            self._startup_restarts = 0  # this one got going
         if s is not None and (s.lost or s.stalled(now)):
             self.streaming = False
             self._fault("device_lost", f"sound device {s.device_names[1]!r} stopped (unplugged or host error)",
@@ -199,9 +211,34 @@ class AudioEngine:
             if now - self._idle_since >= self.settings.linger_s:
                 self._close_stream("idle")
 
+    def _restart_at_startup(self, s: Any, now: float) -> bool:
+        """A stream that ends within its first second is re-opened quietly (at most twice in a row), not
+        reported as a lost device (whose "hangup" policy would end the call): ALSA's pulse PCM fails a new
+        stream's first callbacks before the server has timing data (alsa-project/alsa-plugins#65) and
+        PortAudio 19.6 takes that as the end of the stream (PortAudio/portaudio#758)."""
+        if self.opened_at is None or now - self.opened_at > STARTUP_RESTART_S:
+            self._startup_restarts = 0
+            return False
+        if self._startup_restarts >= STARTUP_RESTARTS_MAX:
+            return False
+        from usbphone.audio import stream as st
+
+        if s.on_jack and st.jack_host_dead():  # the server is gone: a lost device, not a start-up glitch
+            return False
+        self._startup_restarts += 1
+        self.startup_restarts += 1
+        log.info("audio: stream on %s ended at start-up; re-opening it (%d)", s.device_names[1],
+                 self._startup_restarts)
+        self._close_stream("ended at start-up")
+        self._retry_at = now
+        self._reopening = s.device_names[1]  # if the re-open fails, the device is lost after all
+        self._tell("audio_restart", {"devices": list(s.device_names), "attempt": self._startup_restarts})
+        return True
+
     def _open(self, now: float) -> None:
         from usbphone.audio import stream as st
 
+        reopening, self._reopening = self._reopening, None
         try:
             device, rate = self._choose_device(st)
             self.uplink.reset()
@@ -210,18 +247,18 @@ class AudioEngine:
             self._stream = st.DuplexStream(device, rate, self.bridge_rate, self.uplink, self.downlink,
                                            mix=self._mix, gain=lambda: self._gain, latency=self.settings.latency,
                                            capture=lambda: bool(self._calls))
-        except st.JackHostGone as exc:
+        except Exception as exc:  # noqa: BLE001 - JackHostGone, PortAudioError, AudioDeviceError, ValueError
+            if reopening is not None:
+                self._fault("device_lost", f"sound device {reopening!r} stopped (unplugged or host error)",
+                            policy=self.settings.device_lost)
             self._retry_at = now + self._backoff
             self._backoff = min(self._backoff * 2, 8.0)
-            if JACK.server_running():  # a cheap probe: never PortAudio, whose JACK client is the dead one
+            if not isinstance(exc, st.JackHostGone):
+                self._fault("open_failed", _explain(exc, self.device))
+            elif JACK.server_running():  # a cheap probe: never PortAudio, whose JACK client is the dead one
                 self._fault("restart_needed", f"a JACK server is running again, but {exc}")
             else:
                 self._fault("open_failed", f"cannot open sound device {self.device or '(handset/default)'}: {exc}")
-            return
-        except Exception as exc:  # noqa: BLE001 - PortAudioError, AudioDeviceError, ValueError
-            self._retry_at = now + self._backoff
-            self._backoff = min(self._backoff * 2, 8.0)
-            self._fault("open_failed", _explain(exc, self.device))
             return
         self._apply_echo(self._stream)
         self.streaming = True
@@ -249,6 +286,10 @@ class AudioEngine:
             if idx is None and st.refresh_devices():  # plugged in after PortAudio started
                 listing = [dict(d) for d in sd.query_devices()]
                 idx = dv.portaudio_index(card, listing)
+            if idx is None:  # PortAudio leaves out a hw device it cannot open: one a sound server holds
+                idx = dv.route_through_server(card, listing, os.environ)  # type: ignore[arg-type]
+                if idx is not None:
+                    return (idx, idx), self.samplerate or int(listing[idx]["default_samplerate"])
             if idx is None:
                 why = st.portaudio_stuck() or "it re-scans when no stream is open"
                 raise dv.AudioDeviceError(f"the handset's sound card {card.hw} ({card.id}) is not in PortAudio's "
@@ -263,8 +304,7 @@ class AudioEngine:
             rate = int(listing[pair[1]]["default_samplerate"])
         if card is not None and self._busy(pair, rate, sd):
             routed = dv.route_through_server(card, listing, os.environ)  # type: ignore[arg-type]
-            if routed is not None:
-                log.info("audio: %s is held by the sound server; going through it", card.hw)
+            if routed is not None:  # (route_through_server says so, once)
                 pair = (routed, routed)
         return pair, rate
 

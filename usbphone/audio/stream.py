@@ -36,6 +36,11 @@ from usbphone.audio.jackhost import JACK, JACK_HOSTAPI
 from usbphone.audio.ringbuffer import DriftBuffer
 from usbphone.audio.watchdog import STARTUP_S, CallbackClock
 
+# The callback's block: pjsua's frame. Left to the host (0), a 10 ms JACK period calls Python 100 times a
+# second and ALSA's pulse PCM ~500 times (tiny, varying blocks); 20 ms halves the first (CPU: tools/bench_audio.py)
+# and gives the second steady periods. PortAudio adapts the host's buffers to it (its latency includes that).
+BLOCK_MS = 20
+
 log = logging.getLogger("usbphone.audio")
 
 _open_streams = 0
@@ -181,7 +186,7 @@ class DuplexStream:
             raise JackHostGone(f"{portaudio_stuck()}; its devices come back when usbphone restarts")
         self._stream = sd.Stream(
             device=device, samplerate=samplerate, channels=channels, dtype="float32", latency=latency,
-            blocksize=0, callback=self._callback, finished_callback=self._finished,
+            blocksize=samplerate * BLOCK_MS // 1000, callback=self._callback, finished_callback=self._finished,
         )
         self.channels = channels
         self.device_names = (_name(device[0], "input"), _name(device[1], "output"))
