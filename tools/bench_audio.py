@@ -63,8 +63,11 @@ class FloorBridge:
         def callback(indata: Any, outdata: Any, frames: int, _t: Any, _status: Any) -> None:
             outdata.fill(0)
 
+        from usbphone.audio.stream import BLOCK_MS
+
         rate = int(sd.query_devices(self.device, "output")["default_samplerate"])
-        self.stream = sd.Stream(device=self.device, samplerate=rate, channels=1, dtype="float32", callback=callback)
+        self.stream = sd.Stream(device=self.device, samplerate=rate, channels=1, dtype="float32",
+                                blocksize=rate * BLOCK_MS // 1000, callback=callback)
         self.stream.start()
 
     def connect(self, call_id: int, aud_med: Any) -> None:
