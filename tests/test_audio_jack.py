@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -21,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from audio_phone import Phone
 from jackd import JackProbe, JackServer, analyse
 from peers import Baresip, Sipp, free_port, udp_bound, wait_for
 from run_support import App, Script, call_events, commands
 
-from usbphone.config import Config
-from usbphone.events import CallCommand, CallEvent
+from usbphone.events import CallCommand
 
 pytestmark = [pytest.mark.audio, pytest.mark.peers]
 
@@ -47,46 +46,6 @@ def jack_server(tmp_path: Path, request: pytest.FixtureRequest):
         yield server
     finally:
         server.stop()
-
-
-class Phone:
-    """A CallCore with the AudioBridge on the JACK "system" device, driven from this (the owner) thread."""
-
-    def __init__(self, config: Config | None = None) -> None:
-        from usbphone.sip.audio import AudioBridge
-        from usbphone.sip.core import CallCore
-
-        self.events: queue.Queue[CallEvent] = queue.Queue()
-        notes: list[tuple[str, dict]] = []
-        self.notes = notes  # (no lambda over self: a Phone -> bridge -> Phone cycle would outlive close())
-        self.bridge = AudioBridge("system", None, config, notify=lambda what, data: notes.append((what, data)))
-        self.core = CallCore(Config(), self.events.put, bind="127.0.0.1:0", audio=self.bridge)
-        self.core.start()
-
-    def wait(self, kind: str, timeout: float = 15) -> CallEvent:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                ev = self.events.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if ev.kind == kind:
-                return ev
-        raise AssertionError(f"no {kind} event within {timeout} s")
-
-    def call(self, uri: str, seconds: float) -> dict:
-        cid = self.core.execute(CallCommand("dial", target=uri))
-        self.wait("connected")
-        time.sleep(seconds)
-        stats = self.bridge.stats()
-        self.core.execute(CallCommand("hangup", call_id=cid))
-        self.wait("ended")
-        return stats
-
-    def close(self) -> None:
-        """Shut the endpoint down (CallCore.shutdown leaves nothing for a later collection to finalise under
-        the next test's endpoint: tests/sip/test_sip_lifecycle.py)."""
-        self.core.shutdown()
 
 
 def wav_samples(path: Path) -> tuple[np.ndarray, int]:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import subprocess
 import sys
-import time
 import wave
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,13 +23,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from audio_phone import Phone
 from jackd import analyse
 from peers import Baresip
 from pulse import RATE, PulseServer
 
 from usbphone.audio import devices as dv
-from usbphone.config import Config
-from usbphone.events import CallCommand, CallEvent
 
 pytestmark = [pytest.mark.audio]
 
@@ -87,45 +84,6 @@ def test_server_detection_nodes_and_route(tmp_path: Path) -> None:
         server.stop()
 
 
-class Phone:
-    """A CallCore with the AudioBridge choosing its own device (none named), driven from this thread."""
-
-    def __init__(self, handset_syspath: str | None = None) -> None:
-        from usbphone.sip.audio import AudioBridge
-        from usbphone.sip.core import CallCore
-
-        self.events: queue.Queue[CallEvent] = queue.Queue()
-        notes: list[tuple[str, dict]] = []
-        self.notes = notes
-        self.bridge = AudioBridge(None, None, None, handset_syspath=handset_syspath,
-                                  notify=lambda what, data: notes.append((what, data)))
-        self.core = CallCore(Config(), self.events.put, bind="127.0.0.1:0", audio=self.bridge)
-        self.core.start()
-
-    def wait(self, kind: str, timeout: float = 15) -> CallEvent:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                ev = self.events.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if ev.kind == kind:
-                return ev
-        raise AssertionError(f"no {kind} event within {timeout} s")
-
-    def call(self, uri: str, seconds: float) -> dict:
-        cid = self.core.execute(CallCommand("dial", target=uri))
-        self.wait("connected")
-        time.sleep(seconds)
-        stats = self.bridge.stats()
-        self.core.execute(CallCommand("hangup", call_id=cid))
-        self.wait("ended")
-        return stats
-
-    def close(self) -> None:
-        self.core.shutdown()
-
-
 def peer_heard(peer: Baresip) -> dict[str, Any]:
     dec = sorted(peer.rec.glob("*dec.wav"))
     assert dec, f"baresip recorded nothing: {peer.log()[-2000:]}"
@@ -156,7 +114,7 @@ def call_through(server: PulseServer, tmp_path: Path, handset_syspath: str | Non
     with ExitStack() as stack:
         peer = Baresip(tmp_path)
         stack.callback(peer.stop)
-        phone = Phone(handset_syspath)
+        phone = Phone(device=None, handset_syspath=handset_syspath)
         stack.callback(phone.close)
         stats = phone.call(peer.uri(), seconds=5)
     return stats, peer_heard(peer), phone
