@@ -35,13 +35,43 @@ import pytest
 NAME_POOL = 6
 
 
-class JackServer:
+class ProcessSoundServer:
+    """Makes a test's sound server this process's own: ``activate()`` sets its environment (``env()``, plus
+    ``saved_keys`` to clear again) and re-initialises PortAudio; ``deactivate()`` puts the environment back."""
+
+    saved_keys: tuple[str, ...] = ()
+    _saved_env: dict[str, str | None] | None = None
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def activate(self) -> None:
+        from usbphone.audio.stream import refresh_devices
+
+        self._saved_env = {k: os.environ.get(k) for k in [*self.env(), *self.saved_keys]}
+        os.environ.update(self.env())
+        assert refresh_devices(), "a sound stream is still open"
+
+    def deactivate(self) -> None:
+        from usbphone.audio.stream import refresh_devices
+
+        if self._saved_env is None:
+            return
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env = None
+        refresh_devices()
+
+
+class JackServer(ProcessSoundServer):
     def __init__(self, tmp: Path, rate: int = 48000, period: int | None = None) -> None:
         if shutil.which("jackd") is None:
             pytest.skip("jackd not installed (tools/setup.sh test installs jackd2)")
         pytest.importorskip("jack")
         self.rate = rate
-        self._saved_env: dict[str, str | None] | None = None
         self.tmp, self.period = tmp, period or rate // 100  # 10 ms periods
         # JACK keeps a registry of at most 8 server names in /dev/shm; a jackd that dies without cleaning up
         # (SIGKILL) leaves its name there until a server of the same name starts. So names come from a small
@@ -87,27 +117,6 @@ class JackServer:
     def env(self) -> dict[str, str]:
         return {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1", "HOME": str(self.home),
                 "JACK_NO_START_SERVER": "1"}
-
-    def activate(self) -> None:
-        """Point this process's PortAudio at this server (re-initialises PortAudio)."""
-        from usbphone.audio.stream import refresh_devices
-
-        self._saved_env = {k: os.environ.get(k) for k in self.env()}
-        os.environ.update(self.env())
-        assert refresh_devices(), "a sound stream is still open"
-
-    def deactivate(self) -> None:
-        from usbphone.audio.stream import refresh_devices
-
-        if self._saved_env is None:
-            return
-        for k, v in self._saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        self._saved_env = None
-        refresh_devices()
 
     def stop(self) -> None:
         try:

@@ -40,18 +40,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from jackd import ProcessSoundServer
 
 RATE = 44100  # rate of the sine feeds and of the recordings: the server's default rate, so no sink ever switches rate
 
 
-class PulseServer:
+class PulseServer(ProcessSoundServer):
+    saved_keys = ("PULSE_SINK", "PULSE_SOURCE")  # set by the bridge's route through the server
+
     def __init__(self, tmp: Path, mic_hz: float = 440.0, card: int | None = None, card_hz: float = 600.0) -> None:
         for tool, package in (("pulseaudio", "pulseaudio"), ("pactl", "pulseaudio-utils"),
                               ("parec", "pulseaudio-utils"), ("pacat", "pulseaudio-utils"), ("sox", "sox")):
             if shutil.which(tool) is None:
                 pytest.skip(f"{tool} not installed (tools/setup.sh test installs {package})")
         self.card, self.mic_hz, self.card_hz = card, mic_hz, card_hz
-        self._saved_env: dict[str, str | None] | None = None
         self.runtime = Path(tempfile.mkdtemp(prefix="upa-", dir="/tmp"))
         self.home = tmp / f"pulse-home-{self.runtime.name}"
         self.home.mkdir(parents=True)
@@ -128,27 +130,6 @@ class PulseServer:
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
-
-    def activate(self) -> None:
-        """Be this process's desktop sound server (re-initialises PortAudio)."""
-        from usbphone.audio.stream import refresh_devices
-
-        self._saved_env = {k: os.environ.get(k) for k in [*self.env(), "PULSE_SINK", "PULSE_SOURCE"]}
-        os.environ.update(self.env())
-        assert refresh_devices(), "a sound stream is still open"
-
-    def deactivate(self) -> None:
-        from usbphone.audio.stream import refresh_devices
-
-        if self._saved_env is None:
-            return
-        for k, v in self._saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        self._saved_env = None
-        refresh_devices()
 
     def _spawn(self, command: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(["sh", "-c", command], stdout=subprocess.DEVNULL, stderr=self._log,
