@@ -216,8 +216,7 @@ class AudioEngine:
         reported as a lost device (whose "hangup" policy would end the call): ALSA's pulse PCM fails a new
         stream's first callbacks before the server has timing data (alsa-project/alsa-plugins#65) and
         PortAudio 19.6 takes that as the end of the stream (PortAudio/portaudio#758)."""
-        if self.opened_at is None or now - self.opened_at > STARTUP_RESTART_S:
-            self._startup_restarts = 0
+        if self.opened_at is None or now - self.opened_at > STARTUP_RESTART_S:  # (_step resets the count)
             return False
         if self._startup_restarts >= STARTUP_RESTARTS_MAX:
             return False
