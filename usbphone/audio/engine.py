@@ -1,20 +1,20 @@
 """The sound-card half of the audio bridge: stream control, local tones, echo cancellation, health.
 
-``AudioEngine`` owns the two ``DriftBuffer``s (microphone -> calls, calls -> earpiece), the Phone's current
-tone, and a control thread that opens the duplex stream (usbphone/audio/stream.py) when a call or a tone
-needs it, closes it ``linger_s`` after the last one ends, notices a lost device (unplug, PortAudio error,
-no callbacks for three periods and at least 0.4 s: audio/watchdog.py) within 0.5 s on a low-latency stream,
-and retries a busy or missing device with backoff (0.5 s doubling to 8 s), reporting each fault once
-through ``notify`` (``audio_fault`` with ``kind`` and, for ``device_lost``, the [audio] ``device_lost``
-policy "keep"/"hangup" for the app to apply). A stream that ends within its first second (a sound server's
-PCM at start-up) is re-opened quietly, at most twice in a row (``audio_restart``), rather than reported as a
-lost device. A stream PortAudio cannot stop is abandoned rather than
-blocking anything; one on a JACK server that died is abandoned at once and the JACK host is not tried again
-(PortAudio 19.6 aborts the process if asked to close or re-initialise it: usbphone/audio/jackhost.py), so
-retries then only probe whether a JACK server is back, and say once (``restart_needed``) that its devices
-return when usbphone restarts; other devices (ALSA, the sound server's PCM) still open. Opening is
-slow (tens of ms, more on JACK), hence the thread; it never touches pjsua2. No pjsua2 import here: the
-conference-bridge side is usbphone/sip/audio.py. Edit this module for the bridge's policy.
+``AudioEngine`` owns the Phone's current tone and a control thread that opens the duplex stream
+(usbphone/audio/stream.py) when a call or a tone needs it, closes it ``linger_s`` after the last one ends,
+notices a lost device (unplug, PortAudio error, no callbacks for three periods and at least 0.4 s:
+audio/watchdog.py) within 0.5 s on a low-latency stream, and retries a busy or missing device with backoff
+(0.5 s doubling to 8 s), reporting each fault once through ``notify`` (``audio_fault`` with ``kind`` and, for
+``device_lost``, the [audio] ``device_lost`` policy "keep"/"hangup" for the app to apply). A stream that ends
+within its first second (a sound server's PCM at start-up) is re-opened quietly, at most twice in a row
+(``audio_restart``), rather than reported as a lost device. A stream PortAudio cannot stop is abandoned
+rather than blocking anything; one on a JACK server that died is abandoned at once and the JACK host is not
+tried again (PortAudio 19.6 aborts the process if asked to close or re-initialise it:
+usbphone/audio/jackhost.py), so retries then only probe whether a JACK server is back, and say once
+(``restart_needed``) that its devices return when usbphone restarts; other devices (ALSA, the sound server's
+PCM) still open. Opening is slow (tens of ms, more on JACK), hence the thread. No pjsua2 import here: the
+conference-bridge side (``_conf_port``: the handset's port at the stream's rate, which the stream clocks) is
+usbphone/sip/audio.py. Edit this module for the bridge's policy.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from usbphone.audio.jackhost import JACK
-from usbphone.audio.ringbuffer import DriftBuffer
 from usbphone.audio.settings import AudioSettings, volume_gain
 from usbphone.audio.tones import ToneRenderer, ToneSpec, dtmf_spec, tone_spec
 
@@ -49,11 +48,8 @@ class AudioEngine:
         self.settings = AudioSettings.from_config(config)
         self.device = device if device else (self.settings.device or None)
         self.samplerate = samplerate or self.settings.samplerate
-        self.bridge_rate = self.settings.bridge_rate
         self.handset_syspath = handset_syspath
         self._notify = notify
-        self.uplink = DriftBuffer(self.bridge_rate)
-        self.downlink = DriftBuffer(self.bridge_rate)
         self._calls: dict[int, Any] = {}  # call id -> its media (kept by the pjsua2 side)
         self._tone: tuple[ToneSpec, float] | None = None
         self._renderer: ToneRenderer | None = None
@@ -146,17 +142,16 @@ class AudioEngine:
         out: dict[str, Any] = {
             "device": self.device or "(handset/default)",
             "streaming": self.streaming,
-            "bridge_rate": self.bridge_rate,
             "calls": len(self._calls),
             "faults": self.faults,
             "startup_restarts": self.startup_restarts,
-            "uplink": self.uplink.stats.as_dict(),
-            "downlink": self.downlink.stats.as_dict(),
         }
         if s is not None:
             out["stream"] = s.stats.as_dict() | {"samplerate": s.samplerate, "names": s.device_names,
                                                  "device_latency_s": s.latency_s}
-            out["bridge_latency_ms"] = s.bridge_latency_ms()
+            if s.port is not None:
+                out["port"] = {"rate": s.port.rate, "slot": s.port.slot, "blocks": s.port.blocks,
+                               "errors": s.port.errors}
             out["echo_cancel"] = s.echo is not None
         if self.history:
             out["history"] = list(self.history)
@@ -240,12 +235,10 @@ class AudioEngine:
         reopening, self._reopening = self._reopening, None
         try:
             device, rate = self._choose_device(st)
-            self.uplink.reset()
-            self.downlink.reset()
             self._renderer = None
-            self._stream = st.DuplexStream(device, rate, self.bridge_rate, self.uplink, self.downlink,
-                                           mix=self._mix, gain=lambda: self._gain, latency=self.settings.latency,
-                                           capture=lambda: bool(self._calls))
+            port = self._conf_port(rate)
+            self._stream = st.DuplexStream(device, rate, port, mix=self._mix, gain=lambda: self._gain,
+                                           latency=self.settings.latency, capture=lambda: bool(self._calls))
         except Exception as exc:  # noqa: BLE001 - JackHostGone, PortAudioError, AudioDeviceError, ValueError
             if reopening is not None:
                 self._fault("device_lost", f"sound device {reopening!r} stopped (unplugged or host error)",
@@ -265,10 +258,14 @@ class AudioEngine:
         self._backoff = 0.5
         self._last_fault = ""
         s = self._stream
-        log.info("audio: streaming on %s / %s at %d Hz (bridge %d Hz)", *s.device_names, s.samplerate,
-                 self.bridge_rate)
+        log.info("audio: streaming on %s / %s at %d Hz", *s.device_names, s.samplerate)
         self._tell("audio_open", {"devices": list(s.device_names), "samplerate": s.samplerate,
                                   "channels": list(s.channels)})
+
+    def _conf_port(self, rate: int) -> Any:
+        """The handset's port in the conference bridge at ``rate`` with the current calls connected to it
+        (usbphone/sip/audio.py); None here: an engine with no SIP endpoint plays local tones only."""
+        return None
 
     def _choose_device(self, st: Any) -> tuple[tuple[int, int], int]:
         import sounddevice as sd
@@ -349,8 +346,7 @@ class AudioEngine:
             return
         closed = s.close()
         summary = {"why": why, "closed_cleanly": closed, "seconds": round(time.monotonic() - (self.opened_at or 0), 2),
-                   **s.stats.as_dict(), "uplink": self.uplink.stats.as_dict(),
-                   "downlink": self.downlink.stats.as_dict()}
+                   **s.stats.as_dict()}
         self.history = (self.history + [summary])[-10:]
         log.info("audio: stream closed (%s): %d xruns, %d callback errors", why, s.stats.xruns, s.stats.errors)
         self._tell("audio_closed", summary)

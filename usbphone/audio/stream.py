@@ -1,10 +1,10 @@
 """The sound-card side of the bridge: one duplex sounddevice stream at the device's native rate.
 
-Each PortAudio callback (its own real-time thread) does three things and nothing else:
-  microphone block -> soxr resampler (device rate -> bridge rate) -> ``uplink`` DriftBuffer (read by pjmedia),
-  ``downlink`` DriftBuffer (written by pjmedia) -> soxr resampler (bridge rate -> device rate) -> earpiece,
-  plus ``mix(n, rate)`` (local tones, rendered at the device rate) added to the earpiece at ``gain``,
-  and, when ``echo`` is set (hands-free), the microphone cleaned of what the speaker just played.
+Each PortAudio callback (its own real-time thread) moves one 20 ms block each way and nothing else:
+  the handset's conference port (usbphone/sip/confport.py, pjmedia in C) -> earpiece at ``gain``,
+  plus ``mix(n, rate)`` (local tones, rendered at the device rate) added to the earpiece,
+  microphone (cleaned of what the speaker just played when ``echo`` is set: hands-free) -> the port.
+Clock drift, buffering and rate conversion happen in pjmedia, behind the port.
 It never raises: PortAudio status flags are counted as xruns, any exception is counted in ``errors`` and the
 block is played as silence. ``DuplexStream.lost`` becomes true when PortAudio stops the stream by itself
 (device unplugged, host error), which the bridge's control thread notices within its poll interval.
@@ -30,10 +30,8 @@ from typing import Any
 
 import numpy as np
 import sounddevice as sd
-import soxr
 
 from usbphone.audio.jackhost import JACK, JACK_HOSTAPI
-from usbphone.audio.ringbuffer import DriftBuffer
 from usbphone.audio.watchdog import STARTUP_S, CallbackClock
 
 # The callback's block: pjsua's frame. Left to the host (0), a 10 ms JACK period calls Python 100 times a
@@ -125,58 +123,35 @@ class StreamStats:
         return out
 
 
-class _Resampler:
-    """soxr streaming resampler for one direction, or a pass-through when the rates are equal.
-
-    ``vr=True`` (soxr's variable-rate engine, still band-limited: a 6 kHz tone into 16k->8k comes out at
-    -inf dB) because the fixed-rate engine works in large DFT blocks: fed 10 ms chunks it returns nothing for
-    ~100 ms and then one 830-sample lump (measured with soxr 1.1.0), which would add 50-100 ms of latency.
-    The variable-rate engine returns every chunk's worth at once after a ~12 ms filter delay.
-    """
-
-    def __init__(self, rate_in: int, rate_out: int) -> None:
-        self.ratio = rate_out / rate_in
-        self.rate_out = rate_out
-        self._rs = None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32",
-                                                                         quality="HQ", vr=True)
-
-    @property
-    def delay_ms(self) -> float:
-        """The filter's delay (soxr reports it in output samples)."""
-        return 0.0 if self._rs is None else 1000 * float(self._rs.delay()) / self.rate_out
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self._rs is None:
-            return x
-        return self._rs.resample_chunk(x)
-
-
 class DuplexStream:
-    """A running duplex stream bound to two DriftBuffers at ``bridge_rate``; ``close()`` stops it."""
+    """A running duplex stream at the device's native rate; ``close()`` stops it.
+
+    ``port`` is the handset's port in the conference bridge at this rate (usbphone/sip/confport.py: ``get()``
+    -> the next earpiece block as int16, ``put()`` sends its ``mic`` block), or None where no SIP endpoint
+    exists (local tones only). While ``capture()`` is false (no call) the port is not clocked at all."""
 
     def __init__(
         self,
         device: tuple[int | str | None, int | str | None],
         samplerate: int,
-        bridge_rate: int,
-        uplink: DriftBuffer,
-        downlink: DriftBuffer,
+        port: Any = None,
         mix: Callable[[int, int], np.ndarray | None] | None = None,
         gain: Callable[[], float] | None = None,
         latency: str | float = "low",
         capture: Callable[[], bool] | None = None,
     ) -> None:
         global _open_streams
-        self.samplerate, self.bridge_rate = samplerate, bridge_rate
-        self.uplink, self.downlink = uplink, downlink
+        self.samplerate = samplerate
+        self.blocksize = samplerate * BLOCK_MS // 1000
+        if port is not None and port.samples != self.blocksize:
+            raise ValueError(f"conference port blocks of {port.samples} samples, stream blocks of {self.blocksize}")
+        self.port = port
         self.stats = StreamStats()
         self._mix = mix
         self._gain = gain or (lambda: 1.0)
-        self._capture = capture or (lambda: True)  # False: nobody reads the uplink (no call), skip it
+        self._capture = capture or (lambda: True)  # False: no call, the conference port is left alone
         self.echo: Any = None  # an EchoCanceller at ``samplerate`` (usbphone/audio/echo.py), set by the bridge
-        self._up = _Resampler(samplerate, bridge_rate)
-        self._down = _Resampler(bridge_rate, samplerate)
-        self._fifo = np.zeros(0, dtype=np.float32)  # earpiece samples at the device rate not yet played
+        self._out = np.zeros(self.blocksize, dtype=np.float32)  # the earpiece block, when built in Python
         self._closing = False
         self.started_at = time.monotonic()
         self.clock = CallbackClock(self.started_at)
@@ -185,10 +160,11 @@ class DuplexStream:
         if self.on_jack and jack_host_dead():  # its dead client would only fail (or, closing, abort)
             raise JackHostGone(f"{portaudio_stuck()}; its devices come back when usbphone restarts")
         self._stream = sd.Stream(
-            device=device, samplerate=samplerate, channels=channels, dtype="float32", latency=latency,
-            blocksize=samplerate * BLOCK_MS // 1000, callback=self._callback, finished_callback=self._finished,
+            device=device, samplerate=samplerate, channels=channels, dtype="int16", latency=latency,
+            blocksize=self.blocksize, callback=self._callback, finished_callback=self._finished,
         )
         self.channels = channels
+        self._mono = channels == (1, 1)
         self.device_names = (_name(device[0], "input"), _name(device[1], "output"))
         with _open_lock:
             _open_streams += 1
@@ -207,13 +183,6 @@ class DuplexStream:
         lat = self._stream.latency
         return (float(lat[0]), float(lat[1]))
 
-    def bridge_latency_ms(self) -> dict[str, float]:
-        """What the bridge adds on top of PortAudio's buffers, per direction: buffer wait + resampler delay
-        (+ the earpiece's resampled-but-unplayed remainder)."""
-        fifo_ms = 1000 * self._fifo.size / self.samplerate
-        return {"mic_to_call": round(self.uplink.stats.wait_ms + self._up.delay_ms, 1),
-                "call_to_earpiece": round(self.downlink.stats.wait_ms + self._down.delay_ms + fifo_ms, 1)}
-
     def _callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, _time: Any,
                   status: sd.CallbackFlags) -> None:
         st = self.stats
@@ -221,51 +190,52 @@ class DuplexStream:
             st.callbacks += 1
             now = time.monotonic()
             self.clock.tick(now, frames, self.samplerate)
-            if status and now - self.started_at < STARTUP_S:
-                st.startup_xruns += 1
-            elif status:
-                st.input_overflows += bool(status.input_overflow)
-                st.input_underflows += bool(status.input_underflow)
-                st.output_underflows += bool(status.output_underflow)
-                st.output_overflows += bool(status.output_overflow)
-            in_call = self._capture()
-            if in_call:  # nobody reads the microphone or writes the earpiece buffer outside a call
-                out = self._earpiece(frames, now)
-                out *= self._gain()
-            else:
-                out = np.zeros(frames, dtype=np.float32)
-            if self._mix is not None:
-                extra = self._mix(frames, self.samplerate)
-                if extra is not None:
-                    out += extra
-            np.minimum(out, 1.0, out=out)  # = np.clip, without its Python-level dispatch (~10 us per call)
-            np.maximum(out, -1.0, out=out)
-            outdata[:] = out[:, None]
+            if status:
+                if now - self.started_at < STARTUP_S:
+                    st.startup_xruns += 1
+                else:
+                    st.input_overflows += bool(status.input_overflow)
+                    st.input_underflows += bool(status.input_underflow)
+                    st.output_underflows += bool(status.output_underflow)
+                    st.output_overflows += bool(status.output_overflow)
+            port = self.port
+            in_call = port is not None and frames == self.blocksize and self._capture()
+            tone = self._mix(frames, self.samplerate) if self._mix is not None else None
             if in_call:
-                mic = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1, dtype=np.float32)
-                ec = self.echo
-                if ec is not None:  # the block just sent to the speaker is the echo reference
-                    mic = ec.process(mic, out)
-                up = self._up(mic if mic.flags.c_contiguous else np.ascontiguousarray(mic))
-                if up.size:
-                    self.uplink.write(up, now)
+                port.set_level(self._gain())  # the earpiece volume, applied by the conference bridge
+                if tone is None and self.echo is None and self._mono:  # a call's steady state: no Python per sample
+                    port.get(outdata.ctypes.data)
+                    port.put(indata.ctypes.data)
+                    return
+            self._mixed_block(indata, outdata, frames, port if in_call else None, tone)
         except Exception as exc:  # noqa: BLE001 - a PortAudio callback must never raise
             st.errors += 1
             st.last_error = f"{type(exc).__name__}: {exc}"
             outdata.fill(0)
 
-    def _earpiece(self, frames: int, now: float) -> np.ndarray:
-        """``frames`` device-rate samples from the downlink (read in bridge-rate chunks, resampled)."""
-        for _ in range(4):  # bounded: the resampler's start-up delay may need a second helping
-            need = frames - self._fifo.size
-            if need <= 0:
-                break
-            n = max(-(-need * self.bridge_rate // self.samplerate), 1)  # ceil, in integers
-            self._fifo = np.concatenate([self._fifo, self._down(self.downlink.read(n, now))])
-        if self._fifo.size < frames:
-            self._fifo = np.concatenate([self._fifo, np.zeros(frames - self._fifo.size, dtype=np.float32)])
-        out, self._fifo = self._fifo[:frames], self._fifo[frames:]
-        return out.copy() if self._fifo.size else out
+    def _mixed_block(self, indata: np.ndarray, outdata: np.ndarray, frames: int, port: Any,
+                     tone: np.ndarray | None) -> None:
+        """A block that needs Python per sample: a local tone, echo cancellation, a stereo-only device."""
+        out = self._out if frames == self.blocksize else np.zeros(frames, dtype=np.float32)
+        if port is not None:
+            np.copyto(out, port.get(), casting="unsafe")
+            out *= 1 / 32768
+        else:
+            out.fill(0.0)
+        if tone is not None:
+            out += tone
+        np.minimum(out, 32767 / 32768, out=out)  # = np.clip, without its Python-level dispatch (~10 us per call)
+        np.maximum(out, -1.0, out=out)
+        outdata[:] = (out * 32768.0).astype(np.int16)[:, None]
+        if port is None:
+            return
+        mic = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1)
+        if self.echo is not None:  # the block just sent to the speaker is the echo reference
+            cleaned = self.echo.process(mic.astype(np.float32) / 32768.0, out)
+            np.copyto(port.mic, np.clip(cleaned * 32768.0, -32768, 32767), casting="unsafe")
+        else:
+            np.copyto(port.mic, mic, casting="unsafe")
+        port.put()
 
     def _finished(self) -> None:
         if not self._closing:
@@ -297,7 +267,6 @@ class DuplexStream:
             JACK.mark_gone(f"the JACK server behind {self.device_names[1]!r} stopped answering")
         if self.on_jack and JACK.gone:
             _abandoned.append(self._stream)
-            self._up = self._down = None  # type: ignore[assignment]  # no callback comes again; frees soxr now
             log.warning("audio: the JACK server behind %r is gone; its stream is left to the OS (closing it would "
                         "abort PortAudio)", self.device_names[1])
             return False

@@ -9,6 +9,7 @@ import os
 
 import pjsua2 as pj
 
+from usbphone.audio.settings import AudioSettings
 from usbphone.config import AccountConfig, Config, ConfigError
 from usbphone.sip.bind import BindAddress
 
@@ -39,6 +40,13 @@ def endpoint_config(config: Config, log_writer: pj.LogWriter | None = None) -> p
     for server in sip.stun_servers:
         cfg.uaConfig.stunServer.append(server)
     cfg.medConfig.noVad = True  # keep sending RTP in silence (recipes §4 pitfall 4)
+    # The conference clock ([audio] bridge_rate) and its resampler: quality 3-4 selects pjmedia's small-filter
+    # resampler (source: pjsua.h pjsua_media_config.quality; 5-10, the default 8, the large filter), which
+    # converts every call between its codec's rate and the clock, and the handset between the clock and the
+    # sound card's rate (usbphone/sip/confport.py). The large filter cost ~0.4 % of a core per call here
+    # (tools/bench_audio.py); quality also sets the speex codec's complexity, a codec not offered here.
+    cfg.medConfig.clockRate = AudioSettings.from_config(config).bridge_rate
+    cfg.medConfig.quality = int(os.environ.get("QQ", "4"))
     # RTP shares the SIP ioqueue and pjsua's one worker thread: no media thread waking 100 times a second
     # while idle (measured with tools/bench: 0.25 % of a core). Frames are still clocked by the conference
     # bridge's own clock; the worker's callbacks only enqueue, so RTP reception is never held up for long.
