@@ -24,7 +24,7 @@ import pjsua2 as pj
 
 from usbphone.audio.engine import AudioEngine
 from usbphone.audio.settings import AudioSettings, volume_gain
-from usbphone.sip import confport
+from usbphone.sip import confport, pjconfig
 
 __all__ = ["AudioBridge", "AudioSettings", "volume_gain"]
 
@@ -105,3 +105,22 @@ class AudioBridge(AudioEngine):
             port.connect(slot)
         except confport.PjmediaError as exc:  # e.g. the call's slot went away meanwhile
             log.warning("audio: %s", exc)
+        self._make_up(port)
+
+    def _make_up(self, port: confport.ConfPort) -> None:
+        """Each small-filter resampling pass costs 1 dB (usbphone/sip/pjconfig.py): the handset's audio passes
+        once between its card's rate and the conference clock, and once more between the clock and a call's
+        codec rate (8 kHz G.711/GSM/iLBC on a 16 kHz clock; G.722 needs none). The port makes up for both."""
+        if pjconfig.RESAMPLE_QUALITY not in (3, 4):
+            return
+        clock = self.settings.bridge_rate
+        with self._lock:
+            media = list(self._calls.values())
+        rates = set()
+        for am in media:
+            try:
+                rates.add(int(am.getPortInfo().format.clockRate))
+            except pj.Error:
+                continue  # its slot went away meanwhile
+        passes = (port.rate != clock) + any(r != clock for r in rates)
+        port.set_boost(pjconfig.SMALL_FILTER_GAIN ** -passes)

@@ -63,6 +63,7 @@ def _lib() -> Any:
         "pjsua_conf_connect": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
         "pjsua_conf_disconnect": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
         "pjsua_conf_adjust_tx_level": (ctypes.c_int, [ctypes.c_int, ctypes.c_float]),
+        "pjsua_conf_adjust_rx_level": (ctypes.c_int, [ctypes.c_int, ctypes.c_float]),
         "pjmedia_port_put_frame": (ctypes.c_int, [vp, ctypes.POINTER(_Frame)]),
         "pjmedia_port_get_frame": (ctypes.c_int, [vp, ctypes.POINTER(_Frame)]),
     }
@@ -155,7 +156,8 @@ class ConfPort:
         self._put_ref, self._get_ref = ctypes.byref(self._put_frame), ctypes.byref(self._get_frame)
         self._mic_addr, self._ear_addr = self.mic.ctypes.data, self.ear.ctypes.data
         self._put, self._get = _frame_calls()
-        self.level = 1.0
+        self.level = 1.0  # the earpiece volume
+        self.boost = 1.0  # make-up gain, both ways
         self.errors = 0
         self.blocks = 0
 
@@ -183,11 +185,19 @@ class ConfPort:
             self.errors += 1
 
     def set_level(self, gain: float) -> None:
-        """Scale what the bridge sends to the handset (the earpiece volume), in C, on the next frame."""
+        """Scale what the bridge sends to the handset (the earpiece volume, times ``boost``), in C."""
         if gain != self.level:
             register_thread("usbphone-audio-io")
-            _lib().pjsua_conf_adjust_tx_level(self.slot, ctypes.c_float(gain))
+            _lib().pjsua_conf_adjust_tx_level(self.slot, ctypes.c_float(gain * self.boost))
             self.level = gain
+
+    def set_boost(self, boost: float) -> None:
+        """Make up, both ways, for a known loss between the handset and the calls (resampling passes)."""
+        if boost != self.boost:
+            register_thread("usbphone-audio-ctl")
+            self.boost = boost
+            _lib().pjsua_conf_adjust_rx_level(self.slot, ctypes.c_float(boost))
+            _lib().pjsua_conf_adjust_tx_level(self.slot, ctypes.c_float(self.level * boost))
 
     # --- control ------------------------------------------------------------------------------------
 

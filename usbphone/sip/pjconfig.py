@@ -30,6 +30,17 @@ def loopback(host: str) -> bool:
     return host.startswith("127.") or host == "::1"
 
 
+# The conference bridge's resampler, which converts every call between its codec's rate and the clock, and the
+# handset between the clock and its sound card's rate (usbphone/sip/confport.py): quality 3-4 selects
+# pjmedia's small filter (source: pjsua.h, pjsua_media_config.quality: 5-10 large filter, 3-4 small, 1-2
+# linear). The large filter (pjsua's default, 8) cost ~1 % of a core more per call on a 48 kHz sound card
+# (tools/bench_audio.py, 13 vs 65 taps); the small one is a windowed-sinc band-limited resampler too, but
+# each pass through it is 1.0 dB quieter (measured: tests/test_audio_jack.py, four passes mic -> RTP echo ->
+# earpiece lost 4.1 dB), which the handset's port makes up for (SMALL_FILTER_GAIN, usbphone/sip/audio.py).
+RESAMPLE_QUALITY = 4
+SMALL_FILTER_GAIN = 10 ** (-1.0 / 20)  # one small-filter pass, measured as above
+
+
 def endpoint_config(config: Config, log_writer: pj.LogWriter | None = None) -> pj.EpConfig:
     sip = config.sip
     cfg = pj.EpConfig()
@@ -40,13 +51,8 @@ def endpoint_config(config: Config, log_writer: pj.LogWriter | None = None) -> p
     for server in sip.stun_servers:
         cfg.uaConfig.stunServer.append(server)
     cfg.medConfig.noVad = True  # keep sending RTP in silence (recipes §4 pitfall 4)
-    # The conference clock ([audio] bridge_rate) and its resampler: quality 3-4 selects pjmedia's small-filter
-    # resampler (source: pjsua.h pjsua_media_config.quality; 5-10, the default 8, the large filter), which
-    # converts every call between its codec's rate and the clock, and the handset between the clock and the
-    # sound card's rate (usbphone/sip/confport.py). The large filter cost ~0.4 % of a core per call here
-    # (tools/bench_audio.py); quality also sets the speex codec's complexity, a codec not offered here.
-    cfg.medConfig.clockRate = AudioSettings.from_config(config).bridge_rate
-    cfg.medConfig.quality = int(os.environ.get("QQ", "4"))
+    cfg.medConfig.clockRate = AudioSettings.from_config(config).bridge_rate  # the conference clock
+    cfg.medConfig.quality = RESAMPLE_QUALITY
     # RTP shares the SIP ioqueue and pjsua's one worker thread: no media thread waking 100 times a second
     # while idle (measured with tools/bench: 0.25 % of a core). Frames are still clocked by the conference
     # bridge's own clock; the worker's callbacks only enqueue, so RTP reception is never held up for long.
