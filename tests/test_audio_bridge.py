@@ -44,7 +44,10 @@ def test_call_audio_device_keeps_the_config_audio_keys(tmp_path) -> None:
     bridge = audio_hook("system", load_config(cfg))
     try:
         s = bridge.settings
-        assert bridge.device == "system" and bridge.bridge_rate == 8000 and bridge.uplink.rate == 8000
+        assert bridge.device == "system" and s.bridge_rate == 8000
+        from usbphone.sip.pjconfig import endpoint_config
+
+        assert endpoint_config(load_config(cfg)).medConfig.clockRate == 8000  # the conference clock
         assert (s.volume, s.latency, s.echo_cancel, s.country, s.linger_s) == (40, "high", "on", "de", 0.25)
         assert bridge.stats()["device"] == "system"
     finally:
@@ -81,36 +84,3 @@ def test_unknown_tone_is_a_caller_error() -> None:
     with pytest.raises(ValueError, match="unknown tone"):
         bridge.play_tone("fanfare")
     bridge.close()
-
-
-def test_handset_port_frames_carry_the_microphone_as_pcm16() -> None:
-    """The clock-thread callback's in-place path: exact int16 PCM (clipped), each frame its own copy."""
-    import numpy as np
-    import pjsua2 as pj
-
-    from usbphone.sip.audio import HandsetPort
-
-    bridge = AudioBridge(None, None, None)
-    port = HandsetPort(bridge)  # its callbacks need no endpoint; only createPort() would
-    n = port.samples
-    mic = (0.5 * np.sin(np.arange(8 * n) * 0.05)).astype(np.float32)
-    mic[3], mic[4] = 1.5, -1.5  # out of range: clipped, not wrapped
-    now = time.monotonic()
-    for i in range(8):  # 20 ms writes, as the sound card side makes them
-        bridge.uplink.write(mic[i * n:(i + 1) * n], now)
-    bridge.streaming = True
-    frames = []
-    for _ in range(2):
-        f = pj.MediaFrame()
-        port.onFrameRequested(f)
-        frames.append(f)
-    assert port.errors == 0
-    for i, f in enumerate(frames):
-        expected = np.clip(mic[i * n:(i + 1) * n] * 32768.0, -32768, 32767).astype("<i2").tobytes()
-        assert f.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and f.size == 2 * n
-        assert bytes(f.buf) == expected, f"frame {i}"
-    assert bytes(frames[0].buf)[6:10] == np.array([32767, -32768], "<i2").tobytes()
-    bridge.streaming = False
-    silent = pj.MediaFrame()
-    port.onFrameRequested(silent)
-    assert bytes(silent.buf) == bytes(2 * n)
