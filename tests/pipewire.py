@@ -22,7 +22,8 @@ does not exist, so a real session bus in the caller's environment is never touch
 
 Runtime dir: a short dir under /tmp (unix socket paths are limited to 107 bytes); HOME, XDG_CONFIG_HOME and
 XDG_STATE_HOME (wireplumber's remembered defaults) are inside the test's tmp dir. ``env()`` is what a client
-needs; ``activate()`` / ``deactivate()`` come from ProcessSoundServer (tests/jackd.py). ``stop()`` ends the
+needs (``client_env()``: the whole environment, minus any PIPEWIRE_*/PULSE_* settings of a real session);
+``activate()`` / ``deactivate()`` come from ProcessSoundServer (tests/jackd.py). ``stop()`` ends the
 recorders, feeds and the three servers by PID (process groups) and removes the runtime dir. Skips cleanly when
 a binary is missing (packages: pipewire-bin, pipewire-pulse, wireplumber, pulseaudio-utils, sox). Edit when a
 test needs another kind of PipeWire node or another session-manager setting.
@@ -109,8 +110,14 @@ class PipeWireServer(ProcessSoundServer):
                 "XDG_RUNTIME_DIR": str(self.runtime), "PIPEWIRE_RUNTIME_DIR": str(self.runtime),
                 "HOME": str(self.home)}
 
+    def client_env(self) -> dict[str, str]:
+        """This process's environment for a client of this server only: a PIPEWIRE_*/PULSE_*/WIREPLUMBER_*
+        setting inherited from a real session (PIPEWIRE_REMOTE, PULSE_SINK, a config dir...) is left out."""
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PIPEWIRE_", "PULSE_", "WIREPLUMBER_"))}
+        return inherited | self.env() | {"PIPEWIRE_REMOTE": "pipewire-0"}
+
     def _server_env(self) -> dict[str, str]:
-        return dict(os.environ) | self.env() | {
+        return self.client_env() | {
             "XDG_CONFIG_HOME": str(self.home / ".config"), "XDG_STATE_HOME": str(self.home / ".local" / "state"),
             "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.runtime}/no-session-bus", "DISPLAY": "",
             "PIPEWIRE_LOG_SYSTEMD": "false"}
@@ -157,14 +164,13 @@ class PipeWireServer(ProcessSoundServer):
                 ["sh", "-c", f"sox -q -n -t raw -r {RATE} -e signed -b 16 -c 1 - synth 600 sine {hz:g} vol 0.5 | "
                              f"pacat -d {sink} --raw --format=s16le --rate={RATE} --channels=1 --latency-msec=20"],
                 stdout=subprocess.DEVNULL, stderr=self._log, stdin=subprocess.DEVNULL,
-                env=dict(os.environ) | self.env(), start_new_session=True))
+                env=self.client_env(), start_new_session=True))
         sources = {s: f"{s}.monitor" for s in self.sinks} | {s: s for s in self.sources}
         for name, source in sources.items():
             self.recorders[name] = Recorder(self, source, tmp / f"{name}-{self.runtime.name}.raw")
 
     def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10,
-                             env=dict(os.environ) | self.env())
+        out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10, env=self.client_env())
         if check and out.returncode != 0:
             raise RuntimeError(f"pactl {' '.join(args)} failed: {out.stderr.strip()}")
         return out
@@ -246,7 +252,7 @@ class Recorder:
         self.p = subprocess.Popen(["parec", "-d", source, "--raw", "--format=s16le", f"--rate={RATE}",
                                    "--channels=1", "--latency-msec=20"],
                                   stdout=self._out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                  env=dict(os.environ) | server.env(), start_new_session=True)
+                                  env=server.client_env(), start_new_session=True)
 
     def samples(self) -> np.ndarray:
         if not self._out.closed:
