@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 what=${1:-run}
 
 RUN_DEBS="libportaudio2 libusb-1.0-0 libasound2-plugins alsa-utils ca-certificates libspeexdsp1"
-TEST_DEBS="$RUN_DEBS sip-tester kamailio baresip tshark tcpdump jackd2 sox umockdev gir1.2-umockdev-1.0 python3-gi systemd udev openssl qemu-system-x86 mmdebstrap cpio coturn pulseaudio pulseaudio-utils"
+TEST_DEBS="$RUN_DEBS sip-tester kamailio baresip tshark tcpdump jackd2 sox umockdev gir1.2-umockdev-1.0 python3-gi systemd udev openssl qemu-system-x86 mmdebstrap cpio coturn pulseaudio pulseaudio-utils pipewire pipewire-bin pipewire-pulse wireplumber"
 
 die() { echo "usbphone setup: $*" >&2; exit 1; }
 
