@@ -135,8 +135,9 @@ class JackServer(ProcessSoundServer):
 class JackProbe:
     """Plays ``freq`` Hz into the app's inputs, records its outputs (JACK process thread)."""
 
-    def __init__(self, server: JackServer, prefix: str = "PortAudio", freq: float = 600.0, level: float = 0.5,
-                 start_tone_at: float = 0.0, echo_gain: float = 0.0, echo_delay_s: float = 0.03) -> None:
+    def __init__(self, server: Any, prefix: str = "PortAudio", freq: float = 600.0, level: float = 0.5,
+                 start_tone_at: float = 0.0, echo_gain: float = 0.0, echo_delay_s: float = 0.03,
+                 bursts_every_s: float = 0.0, burst_s: float = 0.02) -> None:
         import jack
 
         self.prefix, self.freq, self.level = prefix, freq, level
@@ -155,6 +156,11 @@ class JackProbe:
         self._echo_periods = max(1, round(echo_delay_s * self.rate / self.client.blocksize))
         self._echo: list[np.ndarray] = []
         self.started = time.monotonic()
+        # bursts: the tone only in the first ``burst_s`` of every ``bursts_every_s``, timed by the same sample
+        # counter as the recording, so ``round_trips()`` is exact to the sample
+        self._every = round(bursts_every_s * self.rate)
+        self._burst = round(burst_s * self.rate)
+        self._rec_start = 0  # sample counter at the first recorded sample
         self.client.set_process_callback(self._process)
         self.client.activate()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -165,6 +171,8 @@ class JackProbe:
         self._phase += frames
         out = self.tone.get_array()
         out[:] = self.level * np.sin(2 * np.pi * self.freq * i / self.rate) if self._tone_on else 0.0
+        if self._every:
+            out[i % self._every >= self._burst] = 0.0
         heard = self.rec.get_array().copy()
         if self.echo_gain:
             self._echo.append(heard)
@@ -197,7 +205,24 @@ class JackProbe:
 
     def clear(self) -> None:
         with self._lock:
+            self._rec_start += sum(c.size for c in self._chunks)
             self._chunks, self._walls = [], []
+
+    def round_trips(self, threshold: float = 0.05) -> list[float]:
+        """With ``bursts_every_s``: seconds from each burst leaving to its first sound coming back (one per
+        burst recorded in full; a burst that never came back is left out)."""
+        with self._lock:
+            rec, start = self.recording_locked(), self._rec_start
+        out = []
+        first = -(-start // self._every) * self._every  # the first burst sent after the recording starts
+        for b in range(first, start + rec.size - self._every, self._every):
+            seg = np.flatnonzero(np.abs(rec[b - start: b - start + self._every]) > threshold)
+            if seg.size:
+                out.append(seg[0] / self.rate)
+        return out
+
+    def recording_locked(self) -> np.ndarray:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.float32)
 
     def since(self, wall: float) -> np.ndarray:
         """What the earpiece got from wall-clock time ``wall`` on (chunk resolution: one JACK period)."""

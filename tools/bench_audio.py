@@ -1,15 +1,17 @@
 """Audio bench: CPU of a call with the audio bridge vs. pjsua2's null device vs. baresip, and bridge latency.
 
-Usage: .venv/bin/python tools/bench_audio.py [--seconds 10] [--runs 3]
+Usage: .venv/bin/python tools/bench_audio.py [--seconds 10] [--runs 3] [--rate 48000]
 
 Same machine, same run, same peer (a baresip auto-answerer with a 1 kHz sine, as in tests/peers.py) and a
-paced JACK dummy server (tests/jackd.py) as the sound device, so no sound hardware is needed:
-  bridged  usbphone's CallCore + AudioBridge on JACK "system" (48 kHz device, 16 kHz bridge, soxr both ways)
-  floor    the same AudioMediaPort and sounddevice stream with empty callbacks (the design's own cost)
-  null     usbphone's CallCore on pjsua2's null sound device (no Python audio at all)
-  baresip  baresip calling the same peer with JACK audio (its own C audio path)
+paced JACK dummy server (tests/jackd.py) at ``--rate`` as the sound device, so no sound hardware is needed:
+  bridged  usbphone's CallCore + AudioBridge on JACK "system" (the handset's conference port at the device
+           rate, usbphone/sip/confport.py; G.711 call on the 16 kHz conference clock)
+  null     usbphone's CallCore on pjsua2's null sound device (no sound card at all)
+  baresip  baresip calling the same peer with JACK audio at the same rate (its own C audio path)
 Each call runs in a child process; its CPU is measured over the steady part of the call (from 2 s after
-CONFIRMED to 1 s before the end). The bridged child also samples the bridge's own latency every 100 ms.
+CONFIRMED to 1 s before the end). Then, per run, a loopback child times the bridge itself
+(AudioBridge.loopback: microphone -> bridge -> earpiece, 20 ms bursts every 250 ms timed to the sample by a
+JACK client): the round trip includes PortAudio's own buffers, which are printed beside it.
 Prints a table with medians and the ratios (target: bridged <= 2x baresip). Edit when a variant is added.
 """
 
@@ -30,59 +32,37 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the same real-component fixtures the tests use
 
 
-class FloorBridge:
-    """The cost of the bridge's architecture with no work in it: the same AudioMediaPort (16 kHz, 20 ms) and
-    duplex sounddevice stream at the device rate, both with callbacks that only hand back silence. What the
-    real bridge costs above this is its work (buffers, resampling, tones); below it, only a different design."""
+def loopback(seconds: float) -> None:
+    """The bridge's own latency: AudioBridge.loopback() (microphone -> conference port -> bridge -> the same port
+    -> earpiece, as a call carries it) timed by a JACK probe's 20 ms bursts every 250 ms, to the sample; prints
+    one JSON line with the round trips in ms and PortAudio's own (input, output) buffer latency."""
+    from types import SimpleNamespace
 
-    def __init__(self, device: str) -> None:
-        self.device = device
+    from jackd import JackProbe
 
-    def on_endpoint_started(self) -> None:
-        import pjsua2 as pj
-        import sounddevice as sd
+    from usbphone.config import Config
+    from usbphone.sip.audio import AudioBridge
+    from usbphone.sip.core import CallCore
 
-        class Port(pj.AudioMediaPort):
-            def __init__(self) -> None:
-                super().__init__()
-                self.vec = pj.ByteVector(bytes(640))
-
-            def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 - pjsua2 API
-                frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-                frame.buf = self.vec
-                frame.size = 640
-
-            def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 - pjsua2 API
-                pass
-
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, 16000, 1, 20000, 16)
-        self.port = Port()
-        self.port.createPort("floor", fmt)
-
-        def callback(indata: Any, outdata: Any, frames: int, _t: Any, _status: Any) -> None:
-            outdata.fill(0)
-
-        from usbphone.audio.stream import BLOCK_MS
-
-        rate = int(sd.query_devices(self.device, "output")["default_samplerate"])
-        self.stream = sd.Stream(device=self.device, samplerate=rate, channels=1, dtype="float32",
-                                blocksize=rate * BLOCK_MS // 1000, callback=callback)
-        self.stream.start()
-
-    def connect(self, call_id: int, aud_med: Any) -> None:
-        aud_med.startTransmit(self.port)
-        self.port.startTransmit(aud_med)
-
-    def disconnect(self, call_id: int) -> None:
-        pass
-
-    def close(self) -> None:
-        self.stream.close()
-        self.port = None
-
-    def stats(self) -> dict[str, Any]:
-        return {}
+    probe = JackProbe(SimpleNamespace(name=os.environ["JACK_DEFAULT_SERVER"]), freq=1000, bursts_every_s=0.25)
+    bridge = AudioBridge("system")
+    core = CallCore(Config(), lambda ev: None, bind="127.0.0.1:0", audio=bridge)
+    core.start()
+    try:
+        bridge.loopback(True)
+        deadline = time.monotonic() + 10
+        while not bridge.streaming and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        probe.clear()
+        time.sleep(seconds)
+        trips = [1000 * t for t in probe.round_trips()]
+        device = bridge.stats().get("stream", {}).get("device_latency_s", [0, 0])
+        bridge.loopback(False)
+    finally:
+        core.shutdown()
+        probe.close()
+    print(json.dumps({"round_trips_ms": trips, "device_latency_ms": [1000 * x for x in device]}), flush=True)
 
 
 def child(mode: str, uri: str, seconds: float) -> None:
@@ -93,13 +73,14 @@ def child(mode: str, uri: str, seconds: float) -> None:
     from usbphone.events import CallCommand
     from usbphone.sip.core import CallCore
 
+    if mode == "loopback":
+        loopback(seconds)
+        return
     bridge: Any = None
     if mode == "bridged":
         from usbphone.sip.audio import AudioBridge
 
         bridge = AudioBridge("system")
-    elif mode == "floor":
-        bridge = FloorBridge("system")
     events: queue.Queue = queue.Queue()
     core = CallCore(Config(), events.put, bind="127.0.0.1:0", audio=bridge)
     core.start()
@@ -117,22 +98,17 @@ def child(mode: str, uri: str, seconds: float) -> None:
         start = time.monotonic()
         time.sleep(2.0)
         cpu0, t0 = time.process_time(), time.monotonic()
-        lat: dict[str, list[float]] = {"mic_to_call": [], "call_to_earpiece": []}
-        while time.monotonic() - start < seconds - 1.0:
-            time.sleep(0.1)
-            if bridge is not None and "bridge_latency_ms" in (st := bridge.stats()):
-                for k, v in st["bridge_latency_ms"].items():
-                    lat[k].append(v)
+        time.sleep(max(0.5, seconds - 1.0 - (time.monotonic() - start)))
         cpu = 100 * (time.process_time() - cpu0) / (time.monotonic() - t0)
         stats = bridge.stats() if bridge is not None else {}
         core.execute(CallCommand("hangup", call_id=cid))
         time.sleep(0.3)
     finally:
         core.shutdown()
-    print(json.dumps({"cpu": cpu, "latency": lat, "xruns": stats.get("stream", {}).get("xruns")}), flush=True)
+    print(json.dumps({"cpu": cpu, "xruns": stats.get("stream", {}).get("xruns")}), flush=True)
 
 
-def baresip_caller(tmp: Path, uri: str, seconds: float, env: dict[str, str]) -> float:
+def baresip_caller(tmp: Path, uri: str, seconds: float, env: dict[str, str], rate: int) -> float:
     """baresip dialling ``uri`` with JACK audio; CPU % of one core over the same steady window."""
     import psutil
 
@@ -140,8 +116,8 @@ def baresip_caller(tmp: Path, uri: str, seconds: float, env: dict[str, str]) -> 
     d.mkdir()
     (d / "config").write_text(
         "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:0\nnet_interface\t\t127.0.0.1\ndns_server\t\t127.0.0.1:53\n"
-        "audio_player\t\tjack,\naudio_source\t\tjack,\naudio_alert\t\tjack,\nausrc_srate\t\t48000\n"
-        "auplay_srate\t\t48000\nausrc_format\t\tfloat\nauplay_format\t\tfloat\nrtp_ports\t\t7200-7300\n"
+        "audio_player\t\tjack,\naudio_source\t\tjack,\naudio_alert\t\tjack,\n"
+        f"ausrc_srate\t\t{rate}\nauplay_srate\t\t{rate}\nausrc_format\t\tfloat\nauplay_format\t\tfloat\nrtp_ports\t\t7200-7300\n"
         "module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\tjack.so\n"
         "module_tmp\t\taccount.so\nmodule_app\t\tmenu.so\n")
     (d / "accounts").write_text("<sip:caller@127.0.0.1>;regint=0\n")
@@ -163,6 +139,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rate", type=int, default=48000, help="the JACK dummy server's rate (the sound card's)")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "URI"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -172,12 +149,13 @@ def main() -> int:
     from jackd import JackServer
     from peers import Baresip
 
-    results: dict[str, list[float]] = {"bridged": [], "floor": [], "null": [], "baresip": []}
-    lat: dict[str, list[float]] = {"mic_to_call": [], "call_to_earpiece": []}
+    results: dict[str, list[float]] = {"bridged": [], "null": [], "baresip": []}
+    trips: list[float] = []
+    device_ms: list[float] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         try:
-            server = JackServer(tmp, rate=48000)
+            server = JackServer(tmp, rate=args.rate)
         except pytest.skip.Exception as exc:
             print(f"bench_audio: {exc}", file=sys.stderr)
             return 1
@@ -185,24 +163,26 @@ def main() -> int:
         peer = Baresip(tmp)
         try:
             for run in range(args.runs):
-                for mode in results:  # alternate, as the recipe's measurements did
+                for mode in [*results, "loopback"]:  # alternate, as the recipe's measurements did
                     if mode == "baresip":
-                        results[mode].append(baresip_caller(tmp, peer.uri(), args.seconds, env))
+                        results[mode].append(baresip_caller(tmp, peer.uri(), args.seconds, env, args.rate))
                         continue
                     out = subprocess.run([sys.executable, __file__, "--seconds", str(args.seconds), "--child", mode,
                                           peer.uri()], capture_output=True, text=True, env=env, timeout=120)
                     line = out.stdout.strip().splitlines()[-1:] or ["{}"]
                     data: dict[str, Any] = json.loads(line[0])
-                    if "cpu" not in data:
+                    if mode == "loopback" and data.get("round_trips_ms"):
+                        trips += data["round_trips_ms"]
+                        device_ms = data["device_latency_ms"]
+                    elif "cpu" in data:
+                        results[mode].append(data["cpu"])
+                    else:
                         print(f"run {run} {mode} failed: {out.stderr[-500:]}", file=sys.stderr)
-                        continue
-                    results[mode].append(data["cpu"])
-                    for k, v in data["latency"].items():
-                        lat[k] += v
         finally:
             peer.stop()
             server.stop()
     med = {k: statistics.median(v) for k, v in results.items() if v}
+    print(f"JACK dummy at {args.rate} Hz, {args.runs} runs of {args.seconds:.0f} s")
     print(f"{'variant':10} {'runs':>4} {'CPU % (1 core), median':>24}  raw")
     for k, v in results.items():
         if v:
@@ -210,12 +190,11 @@ def main() -> int:
     if {"bridged", "null", "baresip"} <= med.keys():
         print(f"bridged / baresip = {med['bridged'] / med['baresip']:.2f}  (target <= 2)")
         print(f"bridged / null    = {med['bridged'] / med['null']:.2f}")
-    if {"floor", "baresip"} <= med.keys():
-        print(f"floor / baresip   = {med['floor'] / med['baresip']:.2f}  (the design's own cost: empty callbacks)")
-    for k, v in lat.items():
-        if v:
-            q = statistics.quantiles(v, n=100)
-            print(f"bridge latency {k}: median {statistics.median(v):.1f} ms, p99 {q[98]:.1f} ms ({len(v)} samples)")
+    if len(trips) >= 2:
+        q = statistics.quantiles(trips, n=100)
+        print(f"bridge loopback round trip: median {statistics.median(trips):.1f} ms, p99 {q[98]:.1f} ms "
+              f"({len(trips)} bursts), of which PortAudio's buffers (in, out): "
+              f"{device_ms[0]:.1f} + {device_ms[1]:.1f} ms")
     return 0
 
 

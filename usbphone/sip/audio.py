@@ -29,6 +29,7 @@ from usbphone.sip import confport, pjconfig
 __all__ = ["AudioBridge", "AudioSettings", "volume_gain"]
 
 log = logging.getLogger("usbphone.audio")
+LOOPBACK = -1  # the call id ``loopback()`` files its connection under (pjsua call ids are >= 0)
 
 
 class AudioBridge(AudioEngine):
@@ -43,6 +44,7 @@ class AudioBridge(AudioEngine):
         self._port: confport.ConfPort | None = None  # the one the open stream clocks
         self._slots: dict[int, int] = {}  # call id -> its conference slot
         self._endpoint = False
+        self._loopback = False
 
     # --- CallCore hook (pjlib-known threads) ----------------------------------------------------------
 
@@ -74,6 +76,26 @@ class AudioBridge(AudioEngine):
             port.disconnect(slot)
         self._wake.set()
 
+    def loopback(self, on: bool = True) -> None:
+        """The handset hears its own microphone through the conference bridge, as a call would carry it (both
+        delay buffers, both resampling passes, one conference frame): a sidetone check, and how
+        tools/bench_audio.py times the bridge. The stream opens as for a call."""
+        with self._lock:
+            self._loopback = on
+            if on:
+                self._calls[LOOPBACK] = None
+            else:
+                self._calls.pop(LOOPBACK, None)
+            slot = self._slots.pop(LOOPBACK, None)
+            port = self._port
+        if port is not None and on:
+            with self._lock:
+                self._slots[LOOPBACK] = port.slot
+            self._join(port, port.slot)
+        elif port is not None and slot is not None:
+            port.disconnect(slot)
+        self._wake.set()
+
     def close(self) -> None:
         """Stop the stream and the control thread, then leave the conference bridge (before libDestroy)."""
         self.stop()
@@ -93,6 +115,8 @@ class AudioBridge(AudioEngine):
             port = self._ports[rate] = confport.ConfPort(rate)
         with self._lock:
             old, self._port = self._port, port
+            if self._loopback:
+                self._slots[LOOPBACK] = port.slot
             slots = list(self._slots.values())
         for slot in slots:
             if old is not None and old is not port:
@@ -118,6 +142,8 @@ class AudioBridge(AudioEngine):
             media = list(self._calls.values())
         rates = set()
         for am in media:
+            if am is None:  # the loopback
+                continue
             try:
                 rates.add(int(am.getPortInfo().format.clockRate))
             except pj.Error:
