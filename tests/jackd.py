@@ -104,7 +104,7 @@ class JackServer(ProcessSoundServer):
              "-w", str(self.period * 1_000_000 // self.rate), "-C", "2", "-P", "2"],  # -w: one wake-up per
             # period (the default, 21333 us, runs several periods in bursts). Its pace is not precise enough to
             # emulate a drifting sound card (measured 47.2-48.0 k frames/s under load): drift is simulated in
-            # test_audio_ringbuffer.py instead.
+            # test_audio_confport.py instead.
             stdout=self._log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 15
         while not self._alive():  # ready = a client can connect

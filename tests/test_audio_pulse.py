@@ -101,8 +101,8 @@ def restarts(phone: Phone) -> int:
 
 
 def callback_errors(stats: dict) -> int:
-    """Exceptions in the stream callback (the pulse PCM's callbacks vary in size, down to 1 frame: a 1-frame
-    read during a drift stretch once raised inside DriftBuffer; tests/test_audio_ringbuffer.py covers it)."""
+    """Exceptions in the stream callback (the pulse PCM once called back with blocks down to 1 frame, which
+    an earlier bridge's buffers mishandled; the callback now asks PortAudio for fixed 20 ms blocks)."""
     s = stats["stream"]
     if s["errors"]:
         print(f"stream callback errors: {s['errors']} (last: {s['last_error']})")
