@@ -177,3 +177,26 @@ def test_registration_failure_is_a_problem_with_a_fix(tmp_path: Path) -> None:
     reg = next(c for c in checks if c["what"] == "registration")
     assert rc == 1 and reg["level"] == "problem" and "usbphone register --config" in reg["fix"], reg
     assert "secret" not in json.dumps(checks)
+
+
+def test_audio_health_from_the_event_log(tmp_path: Path) -> None:
+    """`--events`: xruns of the last streams are a warning, callback errors a problem, a cut line is skipped,
+    an unreadable log is one problem with a fix (records as usbphone/app.py writes them)."""
+    from usbphone.audio.health import summarize
+
+    log = tmp_path / "events.jsonl"
+    stream = {"why": "idle", "seconds": 12.5, "xruns": 0, "errors": 0, "last_error": ""}
+    lines = [{"t": 1.0, "kind": "status", "status": "audio_closed", "audio": stream},
+             {"t": 2.0, "kind": "status", "status": "audio_fault", "audio": {"kind": "open_failed", "message": "busy"}},
+             {"t": 3.0, "kind": "status", "status": "audio_closed", "audio": stream | {"xruns": 4}}]
+    log.write_text("\n".join(json.dumps(x) for x in lines) + '\n{"t": 4.0, "kind": "sta')
+    found = summarize(log)
+    assert [(f.level, f.detail) for f in found] == [
+        ("warning", "last 2 sound stream(s), 25 s: 4 xrun(s), 0 callback error(s)"),
+        ("warning", "audio fault open_failed: busy")]
+    assert 'latency = "high"' in found[0].fix
+    with log.open("a") as f:
+        f.write("\n" + json.dumps(lines[2] | {"audio": stream | {"errors": 2, "last_error": "ValueError: x"}}) + "\n")
+    assert summarize(log, streams=1)[0].level == "problem" and "ValueError: x" in summarize(log, streams=1)[0].detail
+    missing = summarize(tmp_path / "nope.jsonl")
+    assert missing[0].level == "problem" and "cannot read the event log" in missing[0].detail and missing[0].fix

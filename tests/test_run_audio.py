@@ -5,8 +5,11 @@ appliance exits 0 afterwards (no PortAudio abort at exit)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -43,11 +46,11 @@ def _call_and_kill_the_sound_server(tmp_path, monkeypatch, policy: str):
         cap.finish()
     byes = cap.fields(f'sip.Method == "BYE" && udp.dstport == {uas.port}', "frame.time_epoch",
                       decode=[f"udp.port=={uas.port},sip"])
-    return app.records(), killed, [float(b[0]) for b in byes], rc, app.output()
+    return app.records(), killed, [float(b[0]) for b in byes], rc, app.output(), app.log_path
 
 
 def test_device_lost_with_hangup_policy_sends_bye_within_1s(tmp_path, monkeypatch):
-    log, killed, byes, rc, out = _call_and_kill_the_sound_server(tmp_path, monkeypatch, "hangup")
+    log, killed, byes, rc, out, _ = _call_and_kill_the_sound_server(tmp_path, monkeypatch, "hangup")
     assert rc == 0, out
     fault = next(r for r in log if r.get("status") == "audio_fault" and r["audio"]["kind"] == "device_lost")
     assert fault["audio"]["policy"] == "hangup"
@@ -60,7 +63,7 @@ def test_device_lost_with_hangup_policy_sends_bye_within_1s(tmp_path, monkeypatc
 
 
 def test_device_lost_with_keep_policy_keeps_the_call(tmp_path, monkeypatch):
-    log, killed, byes, rc, out = _call_and_kill_the_sound_server(tmp_path, monkeypatch, "keep")
+    log, killed, byes, rc, out, log_path = _call_and_kill_the_sound_server(tmp_path, monkeypatch, "keep")
     # PortAudio 19.6's JACK host aborts the process when a stream of a dead server is closed or PortAudio is
     # terminated (pa_jack.c asserts; usbphone/audio/jackhost.py): the bridge leaves both alone, and does not
     # try to re-open "system" on PortAudio's dead JACK client either (pa_jack would log jack_port_register)
@@ -74,3 +77,12 @@ def test_device_lost_with_keep_policy_keeps_the_call(tmp_path, monkeypatch):
     ended = call_events(log, "ended")
     assert ended and ended[0]["t"] > hook_on  # the call lasted until the person hung up (~9 s after the fault)
     assert byes and byes[0] > hook_on - 0.5
+    # `usbphone doctor --events LOG` reads the same log: the stream that was lost and the faults, as warnings
+    proc = subprocess.run([sys.executable, "-m", "usbphone.cli", "doctor", "--events", str(log_path), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    health = [json.loads(line) for line in proc.stdout.splitlines() if '"audio health"' in line]
+    print("doctor:", [(h["level"], h["detail"]) for h in health])
+    streams = [h for h in health if "sound stream" in h["detail"]]
+    assert streams and streams[0]["level"] in ("ok", "warning"), health  # xruns as the server died: a warning
+    assert any(h["level"] == "warning" and "device_lost" in h["detail"] for h in health), health

@@ -1,10 +1,12 @@
-"""`usbphone doctor [--config FILE] [--json]`: find what stops the phone from working, and say how to fix it.
+"""`usbphone doctor [--config FILE] [--events FILE] [--json]`: find what stops the phone working, and the fix.
 
 Checks, each printed as ok / warning / PROBLEM with a ``fix:`` line: the device profiles load; the udev rules
 are installed and current; for every attached handset: its node can be opened (and the rule applied), USB
 autosuspend is off, no kernel input driver (yealink, cm109) holds a vendor-protocol phone, its own USB sound
 card exists and can be opened; the config file is valid and, with ``--config``, each account registers
-(through `usbphone register`). Exit 0 when there is no PROBLEM, 1 otherwise (warnings do not fail).
+(through `usbphone register`); with ``--events``, the audio bridge's recent xruns, callback errors and faults
+from the appliance's event log (usbphone/audio/health.py). Exit 0 when there is no PROBLEM, 1 otherwise
+(warnings do not fail).
 
 Edit this module to add a check; the facts it checks come from discovery, the udev generator and config.
 """
@@ -47,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="also validate this config and register its accounts")
     parser.add_argument("--json", action="store_true", help="one JSON object per check")
     parser.add_argument("--timeout", type=float, default=15.0, metavar="S", help="registration timeout (default 15)")
+    parser.add_argument("--events", metavar="FILE", help="the event log `usbphone run --log-json` writes: report the "
+                        "last sound streams' xruns, callback errors and audio faults")
 
 
 # --- udev rules -----------------------------------------------------------------------------------------
@@ -242,7 +246,7 @@ def check_config(path: str | None, timeout: float, checks: list[Check]) -> None:
 
 # --- the command -----------------------------------------------------------------------------------------
 
-def run_checks(config: str | None, timeout: float) -> list[Check]:
+def run_checks(config: str | None, timeout: float, events: str | None = None) -> list[Check]:
     from usbphone.profiles import load_profiles
 
     checks: list[Check] = []
@@ -260,11 +264,15 @@ def run_checks(config: str | None, timeout: float) -> list[Check]:
     rules = check_rules(checks)
     check_devices(profiles, rules, checks)
     check_config(config, timeout, checks)
+    if events:
+        from usbphone.audio.health import summarize
+
+        checks += [Check(f.level, "audio health", f.detail, f.fix) for f in summarize(events)]
     return checks
 
 
 def main(args: argparse.Namespace) -> int:
-    checks = run_checks(args.config, args.timeout)
+    checks = run_checks(args.config, args.timeout, args.events)
     for c in checks:
         if args.json:
             print(json.dumps(asdict(c)))
