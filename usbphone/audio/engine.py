@@ -178,7 +178,9 @@ class AudioEngine:
         except Exception as exc:  # noqa: BLE001 - no PortAudio: said when a stream is wanted
             log.debug("audio warm-up: %s", exc)
         while not self._stop:
-            self._wake.wait(0.1)
+            # 10 Hz only while a stream is open (stall watch, linger) or wanted (retries); idle, it sleeps until
+            # a call, a tone, a handset change or stop() wakes it
+            self._wake.wait(0.1 if self._stream is not None or self._wanted() else None)
             self._wake.clear()
             try:
                 self._step(time.monotonic())
