@@ -9,9 +9,10 @@ paced JACK dummy server (tests/jackd.py) at ``--rate`` as the sound device, so n
   null     usbphone's CallCore on pjsua2's null sound device (no sound card at all)
   baresip  baresip calling the same peer with JACK audio at the same rate (its own C audio path)
 Each call runs in a child process; its CPU is measured over the steady part of the call (from 2 s after
-CONFIRMED to 1 s before the end). Then, per run, a loopback child times the bridge itself
-(AudioBridge.loopback: microphone -> bridge -> earpiece, 20 ms bursts every 250 ms timed to the sample by a
-JACK client): the round trip includes PortAudio's own buffers, which are printed beside it.
+CONFIRMED to 1 s before the end). Then, per run, a loopback child times the bridge itself: the round trip
+microphone -> earpiece through AudioBridge.loopback(), minus the same round trip through a plain PortAudio
+stream copying input to output (the device's own buffers), halved (20 ms bursts every 250 ms, timed to the
+sample by a JACK client).
 Prints a table with medians and the ratios (target: bridged <= 2x baresip). Edit when a variant is added.
 """
 
@@ -33,36 +34,59 @@ sys.path.insert(0, str(ROOT / "tests"))  # the same real-component fixtures the 
 
 
 def loopback(seconds: float) -> None:
-    """The bridge's own latency: AudioBridge.loopback() (microphone -> conference port -> bridge -> the same port
-    -> earpiece, as a call carries it) timed by a JACK probe's 20 ms bursts every 250 ms, to the sample; prints
-    one JSON line with the round trips in ms and PortAudio's own (input, output) buffer latency."""
+    """The bridge's own latency. Two round trips on the same JACK device, each timed by a JACK probe's 20 ms
+    bursts every 250 ms, to the sample: first a PortAudio stream like the bridge's (int16, 20 ms blocks, "low"
+    latency) whose callback copies the microphone to the earpiece (the device's buffers alone), then
+    AudioBridge.loopback() (microphone -> conference port -> bridge -> the same port -> earpiece, as a call
+    carries it). Prints one JSON line with both lists of round trips in ms."""
     from types import SimpleNamespace
 
+    import numpy as np
+    import sounddevice as sd
     from jackd import JackProbe
 
+    from usbphone.audio.stream import BLOCK_MS
     from usbphone.config import Config
     from usbphone.sip.audio import AudioBridge
     from usbphone.sip.core import CallCore
 
-    probe = JackProbe(SimpleNamespace(name=os.environ["JACK_DEFAULT_SERVER"]), freq=1000, bursts_every_s=0.25)
+    server = SimpleNamespace(name=os.environ["JACK_DEFAULT_SERVER"])
+
+    def timed(start: Any, stop: Any) -> list[float]:
+        probe = JackProbe(server, freq=1000, bursts_every_s=0.25)
+        try:
+            start()
+            time.sleep(1.0)
+            probe.clear()
+            time.sleep(seconds / 2)
+            return [1000 * t for t in probe.round_trips()]
+        finally:
+            stop()
+            probe.close()
+
+    rate = int(sd.query_devices("system", "output")["default_samplerate"])
+
+    def copy(indata: np.ndarray, outdata: np.ndarray, frames: int, _t: Any, _s: Any) -> None:
+        outdata[:] = indata
+
+    direct = sd.Stream(device="system", samplerate=rate, channels=1, dtype="int16", latency="low",
+                       blocksize=rate * BLOCK_MS // 1000, callback=copy)
+    device = timed(direct.start, direct.close)
     bridge = AudioBridge("system")
     core = CallCore(Config(), lambda ev: None, bind="127.0.0.1:0", audio=bridge)
     core.start()
-    try:
+
+    def start() -> None:
         bridge.loopback(True)
         deadline = time.monotonic() + 10
         while not bridge.streaming and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1.0)
-        probe.clear()
-        time.sleep(seconds)
-        trips = [1000 * t for t in probe.round_trips()]
-        device = bridge.stats().get("stream", {}).get("device_latency_s", [0, 0])
-        bridge.loopback(False)
+
+    try:
+        bridged = timed(start, lambda: bridge.loopback(False))
     finally:
         core.shutdown()
-        probe.close()
-    print(json.dumps({"round_trips_ms": trips, "device_latency_ms": [1000 * x for x in device]}), flush=True)
+    print(json.dumps({"bridged_ms": bridged, "device_ms": device}), flush=True)
 
 
 def child(mode: str, uri: str, seconds: float) -> None:
@@ -150,8 +174,7 @@ def main() -> int:
     from peers import Baresip
 
     results: dict[str, list[float]] = {"bridged": [], "null": [], "baresip": []}
-    trips: list[float] = []
-    device_ms: list[float] = []
+    trips: dict[str, list[float]] = {"bridged_ms": [], "device_ms": []}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         try:
@@ -171,9 +194,9 @@ def main() -> int:
                                           peer.uri()], capture_output=True, text=True, env=env, timeout=120)
                     line = out.stdout.strip().splitlines()[-1:] or ["{}"]
                     data: dict[str, Any] = json.loads(line[0])
-                    if mode == "loopback" and data.get("round_trips_ms"):
-                        trips += data["round_trips_ms"]
-                        device_ms = data["device_latency_ms"]
+                    if mode == "loopback" and data.get("bridged_ms") and data.get("device_ms"):
+                        for k in trips:
+                            trips[k] += data[k]
                     elif "cpu" in data:
                         results[mode].append(data["cpu"])
                     else:
@@ -190,11 +213,13 @@ def main() -> int:
     if {"bridged", "null", "baresip"} <= med.keys():
         print(f"bridged / baresip = {med['bridged'] / med['baresip']:.2f}  (target <= 2)")
         print(f"bridged / null    = {med['bridged'] / med['null']:.2f}")
-    if len(trips) >= 2:
-        q = statistics.quantiles(trips, n=100)
-        print(f"bridge loopback round trip: median {statistics.median(trips):.1f} ms, p99 {q[98]:.1f} ms "
-              f"({len(trips)} bursts), of which PortAudio's buffers (in, out): "
-              f"{device_ms[0]:.1f} + {device_ms[1]:.1f} ms")
+    if len(trips["bridged_ms"]) >= 2 and len(trips["device_ms"]) >= 2:
+        br, dev = statistics.median(trips["bridged_ms"]), statistics.median(trips["device_ms"])
+        q = statistics.quantiles(trips["bridged_ms"], n=100)
+        print(f"round trip mic -> earpiece: through the bridge median {br:.1f} ms, p99 {q[98]:.1f} ms "
+              f"({len(trips['bridged_ms'])} bursts); the device's buffers alone {dev:.1f} ms")
+        print(f"bridge latency (half the difference, each way): {(br - dev) / 2:.1f} ms median, "
+              f"{(q[98] - dev) / 2:.1f} ms p99")
     return 0
 
 
