@@ -3,7 +3,7 @@
 ``AudioEngine`` owns the Phone's current tone and a control thread that opens the duplex stream
 (usbphone/audio/stream.py) when a call or a tone needs it, closes it ``linger_s`` after the last one ends,
 notices a lost device (unplug, PortAudio error, no callbacks for three periods and at least 0.4 s:
-audio/watchdog.py) within 0.5 s on a low-latency stream, and retries a busy or missing device with backoff
+audio/watchdog.py) within 0.7 s on a low-latency stream, and retries a busy or missing device with backoff
 (0.5 s doubling to 8 s), reporting each fault once through ``notify`` (``audio_fault`` with ``kind`` and, for
 ``device_lost``, the [audio] ``device_lost`` policy "keep"/"hangup" for the app to apply). A stream that ends
 within its first second (a sound server's PCM at start-up) is re-opened quietly, at most twice in a row
@@ -36,6 +36,9 @@ from usbphone.audio.tones import ToneRenderer, ToneSpec, dtmf_spec, tone_spec
 log = logging.getLogger("usbphone.audio")
 STARTUP_RESTART_S = 1.0  # a stream that ends sooner than this after opening is re-opened quietly ...
 STARTUP_RESTARTS_MAX = 2  # ... this many times in a row; then it is a lost device like any other
+# the stall watchdog's poll once a stream runs: a stopped stream is seen within its stall limit (0.4 s on a
+# low-latency stream, audio/watchdog.py) + this; PortAudio ending one wakes the thread at once
+WATCH_S = 0.25
 
 
 class AudioEngine:
@@ -178,14 +181,20 @@ class AudioEngine:
         except Exception as exc:  # noqa: BLE001 - no PortAudio: said when a stream is wanted
             log.debug("audio warm-up: %s", exc)
         while not self._stop:
-            # 10 Hz only while a stream is open (stall watch, linger) or wanted (retries); idle, it sleeps until
-            # a call, a tone, a handset change or stop() wakes it
-            self._wake.wait(0.1 if self._stream is not None or self._wanted() else None)
+            self._wake.wait(self._poll_s(time.monotonic()))
             self._wake.clear()
             try:
                 self._step(time.monotonic())
             except Exception as exc:  # noqa: BLE001 - the control thread must survive anything
                 self._fault("error", f"audio control: {type(exc).__name__}: {exc}")
+
+    def _poll_s(self, now: float) -> float | None:
+        """How long the control thread may sleep: idle (no stream, none wanted) until woken by a call, a tone, a
+        handset change, PortAudio ending a stream or stop(); 0.1 s while a stream starts (its first two seconds:
+        start-up re-opens) or one is wanted (retries); then WATCH_S for the stall watchdog and the linger."""
+        if self._stream is None:
+            return 0.1 if self._wanted() else None
+        return 0.1 if self.opened_at is None or now - self.opened_at < 2 * STARTUP_RESTART_S else WATCH_S
 
     def _step(self, now: float) -> None:
         s = self._stream
@@ -240,7 +249,8 @@ class AudioEngine:
             self._renderer = None
             port = self._conf_port(rate)
             self._stream = st.DuplexStream(device, rate, port, mix=self._mix, gain=lambda: self._gain,
-                                           latency=self.settings.latency, capture=lambda: bool(self._calls))
+                                           latency=self.settings.latency, capture=lambda: bool(self._calls),
+                                           on_end=self._wake.set)
         except Exception as exc:  # noqa: BLE001 - JackHostGone, PortAudioError, AudioDeviceError, ValueError
             if reopening is not None:
                 self._fault("device_lost", f"sound device {reopening!r} stopped (unplugged or host error)",

@@ -21,6 +21,7 @@ devices.py, policy in engine.py.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import threading
 import time
@@ -43,7 +44,7 @@ log = logging.getLogger("usbphone.audio")
 
 _open_streams = 0
 _open_lock = threading.Lock()
-_abandoned: list[Any] = []  # sd.Stream objects PortAudio could not stop: kept referenced, never closed
+_abandoned: list[Any] = []  # sd.RawStream objects PortAudio could not stop: kept referenced, never closed
 _hung = ""  # why Pa_Terminate would wait forever (a stream abandoned on a host other than JACK)
 
 
@@ -139,6 +140,7 @@ class DuplexStream:
         gain: Callable[[], float] | None = None,
         latency: str | float = "low",
         capture: Callable[[], bool] | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         global _open_streams
         self.samplerate = samplerate
@@ -150,6 +152,7 @@ class DuplexStream:
         self._mix = mix
         self._gain = gain or (lambda: 1.0)
         self._capture = capture or (lambda: True)  # False: no call, the conference port is left alone
+        self._on_end = on_end  # told (PortAudio's thread) when PortAudio ends the stream by itself
         self.echo: Any = None  # an EchoCanceller at ``samplerate`` (usbphone/audio/echo.py), set by the bridge
         self._out = np.zeros(self.blocksize, dtype=np.float32)  # the earpiece block, when built in Python
         self._closing = False
@@ -159,7 +162,7 @@ class DuplexStream:
         self.on_jack = _on_jack(device)
         if self.on_jack and jack_host_dead():  # its dead client would only fail (or, closing, abort)
             raise JackHostGone(f"{portaudio_stuck()}; its devices come back when usbphone restarts")
-        self._stream = sd.Stream(
+        self._stream = sd.RawStream(
             device=device, samplerate=samplerate, channels=channels, dtype="int16", latency=latency,
             blocksize=self.blocksize, callback=self._callback, finished_callback=self._finished,
         )
@@ -183,8 +186,9 @@ class DuplexStream:
         lat = self._stream.latency
         return (float(lat[0]), float(lat[1]))
 
-    def _callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, _time: Any,
-                  status: sd.CallbackFlags) -> None:
+    def _callback(self, indata: Any, outdata: Any, frames: int, _time: Any, status: sd.CallbackFlags) -> None:
+        """PortAudio's thread, once per block; ``indata``/``outdata`` are its raw int16 buffers (sd.RawStream:
+        no NumPy arrays made per block unless Python has to touch the samples)."""
         st = self.stats
         try:
             st.callbacks += 1
@@ -202,16 +206,21 @@ class DuplexStream:
             in_call = port is not None and frames == self.blocksize and self._capture()
             tone = self._mix(frames, self.samplerate) if self._mix is not None else None
             if in_call:
-                port.set_level(self._gain())  # the earpiece volume, applied by the conference bridge
+                gain = self._gain()
+                if gain != port.level:
+                    port.set_level(gain)  # the earpiece volume, applied by the conference bridge
                 if tone is None and self.echo is None and self._mono:  # a call's steady state: no Python per sample
-                    port.get(outdata.ctypes.data)
-                    port.put(indata.ctypes.data)
+                    port.exchange(ctypes.addressof(ctypes.c_char.from_buffer(outdata)),
+                                  ctypes.addressof(ctypes.c_char.from_buffer(indata)))
                     return
-            self._mixed_block(indata, outdata, frames, port if in_call else None, tone)
+            ins, outs = self.channels
+            self._mixed_block(np.frombuffer(indata, dtype=np.int16).reshape(-1, ins),
+                              np.frombuffer(outdata, dtype=np.int16).reshape(-1, outs), frames,
+                              port if in_call else None, tone)
         except Exception as exc:  # noqa: BLE001 - a PortAudio callback must never raise
             st.errors += 1
             st.last_error = f"{type(exc).__name__}: {exc}"
-            outdata.fill(0)
+            ctypes.memset(ctypes.addressof(ctypes.c_char.from_buffer(outdata)), 0, len(outdata))
 
     def _mixed_block(self, indata: np.ndarray, outdata: np.ndarray, frames: int, port: Any,
                      tone: np.ndarray | None) -> None:
@@ -240,6 +249,8 @@ class DuplexStream:
     def _finished(self) -> None:
         if not self._closing:
             self.lost = True
+            if self._on_end is not None:
+                self._on_end()
 
     @property
     def active(self) -> bool:

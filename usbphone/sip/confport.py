@@ -156,6 +156,7 @@ class ConfPort:
         self._get_frame = _Frame(PJMEDIA_FRAME_TYPE_AUDIO, self.ear.ctypes.data, self.ear.nbytes, 0, 0)
         self._put_ref, self._get_ref = ctypes.byref(self._put_frame), ctypes.byref(self._get_frame)
         self._mic_addr, self._ear_addr = self.mic.ctypes.data, self.ear.ctypes.data
+        self._nbytes = self.ear.nbytes
         self._put, self._get = _frame_calls()
         self.level = 1.0  # the earpiece volume
         self.boost = 1.0  # make-up gain, both ways
@@ -182,6 +183,20 @@ class ConfPort:
         register_thread("usbphone-audio-io")
         self.blocks += 1
         self._put_frame.buf = source or self._mic_addr
+        if self._put(self._sc, self._put_ref) != 0:
+            self.errors += 1
+
+    def exchange(self, ear: int, mic: int) -> None:
+        """One block each way in one call (the sound card's steady state): the earpiece block into address
+        ``ear``, the microphone block from address ``mic`` (both int16 mono, ``samples`` long)."""
+        if getattr(_registered, "library", 0) != _library:
+            register_thread("usbphone-audio-io")
+        g, p = self._get_frame, self._put_frame
+        g.type, g.size, g.buf, p.buf = PJMEDIA_FRAME_TYPE_AUDIO, self._nbytes, ear, mic
+        if self._get(self._sc, self._get_ref) != 0 or g.type != PJMEDIA_FRAME_TYPE_AUDIO:
+            self.errors += g.type == PJMEDIA_FRAME_TYPE_AUDIO
+            ctypes.memset(ear, 0, self._nbytes)  # nothing this tick: silence
+        self.blocks += 1
         if self._put(self._sc, self._put_ref) != 0:
             self.errors += 1
 
