@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from jackd import ProcessSoundServer
+from pulse import Recorder, end_process
 
 RATE = 48000  # PipeWire's default graph rate (default.clock.rate): feeds and recordings run at it
 
@@ -79,6 +79,7 @@ default_access.properties["enable-flatpak-portal"] = false
 
 class PipeWireServer(ProcessSoundServer):
     saved_keys = ("PULSE_SINK", "PULSE_SOURCE")  # set by the bridge's route through the server
+    rate = RATE  # of the feeds and the recordings
 
     def __init__(self, tmp: Path, mic_hz: float = 440.0, card: int | None = None, card_hz: float = 600.0) -> None:
         for tool, package in TOOLS:
@@ -167,7 +168,12 @@ class PipeWireServer(ProcessSoundServer):
                 env=self.client_env(), start_new_session=True))
         sources = {s: f"{s}.monitor" for s in self.sinks} | {s: s for s in self.sources}
         for name, source in sources.items():
-            self.recorders[name] = Recorder(self, source, tmp / f"{name}-{self.runtime.name}.raw")
+            path = tmp / f"{name}-{self.runtime.name}.raw"
+            self.recorders[name] = Recorder(self.client_env(), source, path, RATE, latency_ms=20)
+
+    def pulse_process(self) -> subprocess.Popen[bytes]:
+        """The process answering on the pulse socket, pipewire-pulse (a test crashes it)."""
+        return next(p for p in self.servers if p.args[0] == "pipewire-pulse")
 
     def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10, env=self.client_env())
@@ -207,7 +213,7 @@ class PipeWireServer(ProcessSoundServer):
             for r in self.recorders.values():
                 r.stop()
             for p in [*self._clients, *reversed(self.servers)]:
-                _end(p)
+                end_process(p)
             self._log.close()
             shutil.rmtree(self.runtime, ignore_errors=True)
 
@@ -230,37 +236,3 @@ def _listening(path: Path) -> bool:
         except OSError:
             return False
     return True
-
-
-def _end(p: subprocess.Popen[bytes]) -> None:
-    """TERM the process group of ``p`` (it was started in a new session), KILL it if it lingers."""
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(5)
-
-
-class Recorder:
-    """``parec`` recording one source as raw 16-bit mono at RATE."""
-
-    def __init__(self, server: PipeWireServer, source: str, path: Path) -> None:
-        self.path = path
-        self._out = open(path, "wb")  # noqa: SIM115 - closed in stop()
-        self.p = subprocess.Popen(["parec", "-d", source, "--raw", "--format=s16le", f"--rate={RATE}",
-                                   "--channels=1", "--latency-msec=20"],
-                                  stdout=self._out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                  env=server.client_env(), start_new_session=True)
-
-    def samples(self) -> np.ndarray:
-        if not self._out.closed:
-            self._out.flush()
-        data = self.path.read_bytes()
-        return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
-
-    def stop(self) -> None:
-        _end(self.p)
-        if not self._out.closed:
-            self._out.close()

@@ -47,6 +47,7 @@ RATE = 44100  # rate of the sine feeds and of the recordings: the server's defau
 
 class PulseServer(ProcessSoundServer):
     saved_keys = ("PULSE_SINK", "PULSE_SOURCE")  # set by the bridge's route through the server
+    rate = RATE  # of the feeds and the recordings
 
     def __init__(self, tmp: Path, mic_hz: float = 440.0, card: int | None = None, card_hz: float = 600.0) -> None:
         for tool, package in (("pulseaudio", "pulseaudio"), ("pactl", "pulseaudio-utils"),
@@ -95,7 +96,8 @@ class PulseServer(ProcessSoundServer):
                     f"pacat -d {sink} --raw --format=s16le --rate={RATE} --channels=1 --latency-msec=10"))
             sources = {s: f"{s}.monitor" for s in self.sinks} | {s: s for s in self.sources}
             for name, source in sources.items():
-                self.recorders[name] = Recorder(self, source, tmp / f"{name}-{self.runtime.name}.raw")
+                self.recorders[name] = Recorder(dict(os.environ) | self.env(), source,
+                                                tmp / f"{name}-{self.runtime.name}.raw", RATE)
             self._settle()
         except BaseException:
             self.stop()
@@ -104,6 +106,10 @@ class PulseServer(ProcessSoundServer):
     def env(self) -> dict[str, str]:
         return {"PULSE_SERVER": f"unix:{self.socket}", "PULSE_RUNTIME_PATH": str(self.socket.parent),
                 "XDG_RUNTIME_DIR": str(self.runtime), "HOME": str(self.home)}
+
+    def pulse_process(self) -> subprocess.Popen[bytes]:
+        """The process answering on the pulse socket (a test crashes it)."""
+        return self.p
 
     def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10,
@@ -146,12 +152,12 @@ class PulseServer(ProcessSoundServer):
             for r in getattr(self, "recorders", {}).values():
                 r.stop()
             for c in [*getattr(self, "_clients", []), self.p]:
-                _end(c)
+                end_process(c)
             self._log.close()
             shutil.rmtree(self.runtime, ignore_errors=True)
 
 
-def _end(p: subprocess.Popen[bytes]) -> None:
+def end_process(p: subprocess.Popen[bytes]) -> None:
     """TERM the process group of ``p`` (it was started in a new session), KILL it if it lingers."""
     if p.poll() is None:
         os.killpg(p.pid, signal.SIGTERM)
@@ -163,15 +169,16 @@ def _end(p: subprocess.Popen[bytes]) -> None:
 
 
 class Recorder:
-    """``parec`` recording one source as raw 16-bit mono at RATE with a 10 ms latency."""
+    """``parec`` recording one source of a pulse-protocol server (PulseAudio, pipewire-pulse: tests/pipewire.py)
+    as raw 16-bit mono at ``rate`` with a ``latency_ms`` latency, from the moment it is made."""
 
-    def __init__(self, server: PulseServer, source: str, path: Path) -> None:
+    def __init__(self, env: dict[str, str], source: str, path: Path, rate: int, latency_ms: int = 10) -> None:
         self.path = path
         self._out = open(path, "wb")  # noqa: SIM115 - closed in stop()
-        self.p = subprocess.Popen(["parec", "-d", source, "--raw", "--format=s16le", f"--rate={RATE}",
-                                   "--channels=1", "--latency-msec=10"],
+        self.p = subprocess.Popen(["parec", "-d", source, "--raw", "--format=s16le", f"--rate={rate}",
+                                   "--channels=1", f"--latency-msec={latency_ms}"],
                                   stdout=self._out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                  env=dict(os.environ) | server.env(), start_new_session=True)
+                                  env=env, start_new_session=True)
 
     def samples(self) -> np.ndarray:
         if not self._out.closed:
@@ -180,6 +187,6 @@ class Recorder:
         return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
 
     def stop(self) -> None:
-        _end(self.p)
+        end_process(self.p)
         if not self._out.closed:
             self._out.close()

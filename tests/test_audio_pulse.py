@@ -1,12 +1,15 @@
-"""The desktop case against a real PulseAudio server (tests/pulse.py): finding the server, the nodes it made
-for a handset's card, and calls whose audio goes through it to a real baresip peer.
+"""The desktop case against the real sound servers a desktop runs, each test once per server: PulseAudio
+(tests/pulse.py) and PipeWire with wireplumber and pipewire-pulse (tests/pipewire.py, as Debian 12, Fedora and
+Ubuntu desktops run it). Finding the server, the nodes it made for a handset's card, and calls whose audio goes
+through it to a real baresip peer.
 
-A call through the server's default nodes (no handset, no device named: ALSA's ``default`` is the server, as
-on any desktop with PulseAudio's ALSA config, /etc/alsa/conf.d/99-pulse.conf from the pulseaudio package), and
-a call for a handset whose ALSA card the server holds: the bridge must pick the server's ``pulse`` PCM
-pointed at that card's nodes by itself. The server's microphones play 440 Hz (desktop default) and 600 Hz
-(handset), baresip sends 1 kHz, and the sinks' monitors are recorded (tests/pulse.py). Checked: frequencies
-within 1 %, each tone in the right node only, the route said once in the log.
+The bridge reaches either server through its PulseAudio-protocol socket: ALSA's ``pulse`` PCM
+(libasound2-plugins), which is ``default`` while a pulse server answers (/etc/alsa/conf.d/99-pulse.conf from
+the pulseaudio package). A call through the server's default nodes (no handset, no device named), a call for a
+handset whose ALSA card the server holds (the bridge must pick the ``pulse`` PCM pointed at that card's nodes
+by itself), and ``usbphone call --audio-device pulse``. The servers' microphones play 440 Hz (desktop default)
+and 600 Hz (handset), baresip sends 1 kHz, and the sinks' monitors are recorded. Checked: frequencies within
+1 %, each tone in the right node only, the route said once in the log. Edit when the routing or a fixture changes.
 """
 
 from __future__ import annotations
@@ -26,13 +29,20 @@ import pytest
 from audio_phone import Phone
 from jackd import analyse
 from peers import Baresip
-from pulse import RATE, PulseServer
+from pipewire import PipeWireServer
+from pulse import PulseServer
 
 from usbphone.audio import devices as dv
 
 pytestmark = [pytest.mark.audio]
 
 CARD = 7  # the handset's ALSA card number in the fake sysfs tree; no such card exists in ALSA here
+
+
+@pytest.fixture(params=[PulseServer, PipeWireServer], ids=["pulseaudio", "pipewire"])
+def desktop(request: pytest.FixtureRequest) -> Any:
+    """The server class a test runs against (each has ``rate``: its recordings' sample rate)."""
+    return request.param
 
 
 def fake_handset(root: Path, card: int) -> Path:
@@ -56,10 +66,11 @@ def listing() -> list[dict[str, Any]]:
     return [dict(d) for d in sd.query_devices()]
 
 
-def test_server_detection_nodes_and_route(tmp_path: Path) -> None:
-    server = PulseServer(tmp_path, card=CARD)
+def test_server_detection_nodes_and_route(tmp_path: Path, desktop: Any) -> None:
+    server = desktop(tmp_path, card=CARD)
     try:
         env = server.env()
+        assert ("on PipeWire" in server.pactl("info").stdout) == (desktop is PipeWireServer)  # who answers
         assert dv.sound_server(env) == "pulse"
         assert dv.sound_server({"PULSE_RUNTIME_PATH": env["PULSE_RUNTIME_PATH"]}) == "pulse"
         assert dv.sound_server({"XDG_RUNTIME_DIR": env["XDG_RUNTIME_DIR"]}) == "pulse"
@@ -75,8 +86,9 @@ def test_server_detection_nodes_and_route(tmp_path: Path) -> None:
         other_env = dict(env)  # a card the server does not hold: not routed to the desktop's speakers
         assert dv.route_through_server(dv.SoundCard(CARD + 1, "Other", ""), devices, other_env) is None
         assert "PULSE_SINK" not in other_env
-        os.killpg(server.p.pid, signal.SIGKILL)  # a crashed server leaves its socket file behind
-        server.p.wait(5)
+        crashed = server.pulse_process()
+        os.killpg(crashed.pid, signal.SIGKILL)  # a crashed server leaves its socket file behind
+        crashed.wait(5)
         assert server.socket.exists()
         assert dv.sound_server(env) is None
         assert dv.route_through_server(dv.SoundCard(CARD, "Handset", ""), devices, dict(env)) is None
@@ -109,7 +121,7 @@ def callback_errors(stats: dict) -> int:
     return int(s["errors"])
 
 
-def call_through(server: PulseServer, tmp_path: Path, handset_syspath: str | None = None) -> tuple[dict, dict, Phone]:
+def call_through(server: Any, tmp_path: Path, handset_syspath: str | None = None) -> tuple[dict, dict, Phone]:
     """One 5 s call to a baresip auto-answer peer; (bridge stats, what the peer heard, the phone)."""
     with ExitStack() as stack:
         peer = Baresip(tmp_path)
@@ -121,12 +133,12 @@ def call_through(server: PulseServer, tmp_path: Path, handset_syspath: str | Non
 
 
 @pytest.mark.peers
-def test_call_through_the_desktop_servers_default_nodes(tmp_path: Path) -> None:
-    server = PulseServer(tmp_path, mic_hz=440)
+def test_call_through_the_desktop_servers_default_nodes(tmp_path: Path, desktop: Any) -> None:
+    server = desktop(tmp_path, mic_hz=440)
     try:
         server.activate()
         stats, mic, phone = call_through(server, tmp_path)
-        ear = analyse(server.recording("speakers"), RATE, threshold=0.01)
+        ear = analyse(server.recording("speakers"), server.rate, threshold=0.01)
     finally:
         server.stop()
     print("bridge stats:", stats)
@@ -142,19 +154,19 @@ def test_call_through_the_desktop_servers_default_nodes(tmp_path: Path) -> None:
 
 
 @pytest.mark.peers
-def test_handset_card_held_by_the_server_is_reached_through_it(tmp_path: Path,
+def test_handset_card_held_by_the_server_is_reached_through_it(tmp_path: Path, desktop: Any,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     """The handset's card N is not one PortAudio can open (here: absent from ALSA; on a desktop: held busy by
     the server, and PortAudio leaves out a hw device it cannot open), the server has nodes for card N: the
     bridge goes through the server to those nodes, not to the desktop's default ones, and says so once."""
     hidraw = fake_handset(tmp_path, CARD)
-    server = PulseServer(tmp_path, mic_hz=440, card=CARD, card_hz=600)
+    server = desktop(tmp_path, mic_hz=440, card=CARD, card_hz=600)
     caplog.set_level(logging.INFO, logger="usbphone.audio")
     try:
         server.activate()
         stats, mic, phone = call_through(server, tmp_path, str(hidraw))
-        ear = analyse(server.recording("handset_out"), RATE, threshold=0.01)
-        desk = analyse(server.recording("speakers"), RATE, threshold=0.01)
+        ear = analyse(server.recording("handset_out"), server.rate, threshold=0.01)
+        desk = analyse(server.recording("speakers"), server.rate, threshold=0.01)
     finally:
         server.stop()
     print("bridge stats:", stats)
@@ -173,10 +185,10 @@ def test_handset_card_held_by_the_server_is_reached_through_it(tmp_path: Path,
 
 
 @pytest.mark.peers
-def test_usbphone_call_with_audio_device_pulse(tmp_path: Path) -> None:
+def test_usbphone_call_with_audio_device_pulse(tmp_path: Path, desktop: Any) -> None:
     """`usbphone call URI --audio-device pulse` from a desktop session: the call's audio goes through the
     server's default nodes both ways (the user-facing form of the first call test)."""
-    server = PulseServer(tmp_path, mic_hz=440)
+    server = desktop(tmp_path, mic_hz=440)
     try:
         with ExitStack() as stack:
             peer = Baresip(tmp_path)
@@ -185,7 +197,7 @@ def test_usbphone_call_with_audio_device_pulse(tmp_path: Path) -> None:
                                   "--audio-device", "pulse", "--bind", "127.0.0.1:0"],
                                  capture_output=True, text=True, timeout=60, cwd=tmp_path,
                                  env=dict(os.environ) | server.env())
-        ear = analyse(server.recording("speakers"), RATE, threshold=0.01)
+        ear = analyse(server.recording("speakers"), server.rate, threshold=0.01)
     finally:
         server.stop()
     assert out.returncode == 0, out.stdout + out.stderr
