@@ -23,7 +23,8 @@ does not exist, so a real session bus in the caller's environment is never touch
 Runtime dir: a short dir under /tmp (unix socket paths are limited to 107 bytes); HOME, XDG_CONFIG_HOME and
 XDG_STATE_HOME (wireplumber's remembered defaults) are inside the test's tmp dir. ``env()`` is what a client
 needs (``client_env()``: the whole environment, minus any PIPEWIRE_*/PULSE_* settings of a real session);
-``activate()`` / ``deactivate()`` come from ProcessSoundServer (tests/jackd.py). ``stop()`` ends the
+``activate()`` / ``deactivate()`` come from ProcessSoundServer (tests/jackd.py), pactl, the recorders and the
+wait for them from PulseProtocolServer (tests/pulse.py). ``stop()`` ends the
 recorders, feeds and the three servers by PID (process groups) and removes the runtime dir. Skips cleanly when
 a binary is missing (packages: pipewire-bin, pipewire-pulse, wireplumber, pulseaudio-utils, sox). Edit when a
 test needs another kind of PipeWire node or another session-manager setting.
@@ -39,10 +40,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from jackd import ProcessSoundServer
-from pulse import Recorder, end_process
+from pulse import PulseProtocolServer, Recorder, end_process
 
 RATE = 48000  # PipeWire's default graph rate (default.clock.rate): feeds and recordings run at it
 
@@ -77,8 +76,7 @@ default_access.properties["enable-flatpak-portal"] = false
 """)
 
 
-class PipeWireServer(ProcessSoundServer):
-    saved_keys = ("PULSE_SINK", "PULSE_SOURCE")  # set by the bridge's route through the server
+class PipeWireServer(PulseProtocolServer):
     rate = RATE  # of the feeds and the recordings
 
     def __init__(self, tmp: Path, mic_hz: float = 440.0, card: int | None = None, card_hz: float = 600.0) -> None:
@@ -175,36 +173,8 @@ class PipeWireServer(ProcessSoundServer):
         """The process answering on the pulse socket, pipewire-pulse (a test crashes it)."""
         return next(p for p in self.servers if p.args[0] == "pipewire-pulse")
 
-    def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10, env=self.client_env())
-        if check and out.returncode != 0:
-            raise RuntimeError(f"pactl {' '.join(args)} failed: {out.stderr.strip()}")
-        return out
-
-    def _settle(self, timeout: float = 20.0) -> None:
-        """Wait until every recording grew in each of the last 5 polls (50 ms apart): the feeds play, every
-        stream is linked (wireplumber's job) and the graph runs."""
-        grew = dict.fromkeys(self.recorders, 0)
-        sizes = {k: -1 for k in self.recorders}
-        deadline = time.monotonic() + timeout
-        while min(grew.values()) < 5:
-            dead = [p.args[0] for p in self.servers if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                raise RuntimeError(f"the server's nodes did not settle ({grew}, exited: {dead}); "
-                                   f"log:\n{self.log()[-3000:]}")
-            time.sleep(0.05)
-            for k, r in self.recorders.items():
-                size = r.path.stat().st_size
-                grew[k] = grew[k] + 1 if size > sizes[k] >= 0 else 0
-                sizes[k] = size
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def recording(self, sink: str) -> np.ndarray:
-        """Everything played into ``sink`` since the server started (its monitor, mono at RATE, -1..1)."""
-        return self.recorders[sink].samples()
+    def dead(self) -> list[str]:
+        return [p.args[0] for p in self.servers if p.poll() is not None]
 
     def stop(self) -> None:
         try:

@@ -37,6 +37,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,9 +46,59 @@ from jackd import ProcessSoundServer
 RATE = 44100  # rate of the sine feeds and of the recordings: the server's default rate, so no sink ever switches rate
 
 
-class PulseServer(ProcessSoundServer):
+class PulseProtocolServer(ProcessSoundServer):
+    """What the PulseAudio and PipeWire (tests/pipewire.py) fixtures share: a pulse-protocol socket and pactl,
+    a ``parec`` recorder per node, the wait until all of them deliver, and the server's log. Subclasses set
+    ``rate``, ``recorders``, ``log_path``/``_log`` and implement ``env()``, ``pulse_process()`` and ``dead()``."""
+
     saved_keys = ("PULSE_SINK", "PULSE_SOURCE")  # set by the bridge's route through the server
     rate = RATE  # of the feeds and the recordings
+    recorders: dict[str, Recorder]
+    log_path: Path
+    _log: Any
+
+    def client_env(self) -> dict[str, str]:
+        """What a pulse client (pactl, parec, pacat) needs to find this server."""
+        return dict(os.environ) | self.env()
+
+    def dead(self) -> list[str]:
+        """Names of the server's processes that exited."""
+        raise NotImplementedError
+
+    def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10, env=self.client_env())
+        if check and out.returncode != 0:
+            raise RuntimeError(f"pactl {' '.join(args)} failed: {out.stderr.strip()}")
+        return out
+
+    def _settle(self, timeout: float = 20.0) -> None:
+        """Wait until every recording grew in each of the last 5 polls (50 ms apart): the feeds play, every
+        stream is linked and every node delivers in small blocks (a PulseAudio null sink may still be in the
+        2 s block it started with, a PipeWire stream not yet linked by wireplumber)."""
+        grew = dict.fromkeys(self.recorders, 0)
+        sizes = {k: -1 for k in self.recorders}
+        deadline = time.monotonic() + timeout
+        while min(grew.values()) < 5:
+            dead = self.dead()
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"the server's nodes did not settle ({grew}, exited: {dead}); "
+                                   f"log:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+            for k, r in self.recorders.items():
+                size = r.path.stat().st_size
+                grew[k] = grew[k] + 1 if size > sizes[k] >= 0 else 0
+                sizes[k] = size
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def recording(self, sink: str) -> np.ndarray:
+        """Everything played into ``sink`` since the server started (its monitor, mono at ``rate``, -1..1)."""
+        return self.recorders[sink].samples()
+
+
+class PulseServer(PulseProtocolServer):
 
     def __init__(self, tmp: Path, mic_hz: float = 440.0, card: int | None = None, card_hz: float = 600.0) -> None:
         for tool, package in (("pulseaudio", "pulseaudio"), ("pactl", "pulseaudio-utils"),
@@ -96,7 +147,7 @@ class PulseServer(ProcessSoundServer):
                     f"pacat -d {sink} --raw --format=s16le --rate={RATE} --channels=1 --latency-msec=10"))
             sources = {s: f"{s}.monitor" for s in self.sinks} | {s: s for s in self.sources}
             for name, source in sources.items():
-                self.recorders[name] = Recorder(dict(os.environ) | self.env(), source,
+                self.recorders[name] = Recorder(self.client_env(), source,
                                                 tmp / f"{name}-{self.runtime.name}.raw", RATE)
             self._settle()
         except BaseException:
@@ -111,39 +162,12 @@ class PulseServer(ProcessSoundServer):
         """The process answering on the pulse socket (a test crashes it)."""
         return self.p
 
-    def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10,
-                             env=dict(os.environ) | self.env())
-        if check and out.returncode != 0:
-            raise RuntimeError(f"pactl {' '.join(args)} failed: {out.stderr.strip()}")
-        return out
-
-    def _settle(self, timeout: float = 20.0) -> None:
-        """Wait until every node delivers in small blocks: each recording grew in each of the last 5 polls
-        (50 ms apart). Until then a node may still be in the 2 s block it started with."""
-        grew = dict.fromkeys(self.recorders, 0)
-        sizes = {k: -1 for k in self.recorders}
-        deadline = time.monotonic() + timeout
-        while min(grew.values()) < 5:
-            if time.monotonic() > deadline or self.p.poll() is not None:
-                raise RuntimeError(f"the server's nodes did not settle ({grew}); log:\n{self.log()[-3000:]}")
-            time.sleep(0.05)
-            for k, r in self.recorders.items():
-                size = r.path.stat().st_size
-                grew[k] = grew[k] + 1 if size > sizes[k] >= 0 else 0
-                sizes[k] = size
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
+    def dead(self) -> list[str]:
+        return ["pulseaudio"] if self.p.poll() is not None else []
 
     def _spawn(self, command: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(["sh", "-c", command], stdout=subprocess.DEVNULL, stderr=self._log,
                                 stdin=subprocess.DEVNULL, env=dict(os.environ) | self.env(), start_new_session=True)
-
-    def recording(self, sink: str) -> np.ndarray:
-        """Everything played into ``sink`` since the server started (its monitor, mono at RATE, -1..1)."""
-        return self.recorders[sink].samples()
 
     def stop(self) -> None:
         try:
