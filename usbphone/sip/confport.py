@@ -126,7 +126,9 @@ def _check(status: int, what: str) -> None:
 class ConfPort:
     """One splitcomb + reverse channel at ``rate`` Hz, registered in the conference bridge as ``slot``.
 
-    ``get``/``put`` are for the sound card's thread only (one block of ``samples`` int16 each); ``connect``/
+    ``exchange`` (a call's steady state: both directions in one call, on the sound card's own buffers) and
+    ``get``/``put`` (when Python mixes the block) are for the sound card's thread only (one block of
+    ``samples`` int16 each); ``connect``/
     ``disconnect``/``close`` for a control thread. pjmedia keeps the port's memory in a pjsua pool that lives
     until the library is destroyed: removing a port from the bridge is asynchronous in pjmedia 2.14+ (the
     clock thread may still touch it), so ports are removed but never freed early; a bridge keeps one per rate.
